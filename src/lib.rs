@@ -11,3 +11,17 @@ pub mod handshake;
 mod time;
 
 pub use time::{Duration, Instant};
+mod close;
+mod connection;
+mod error;
+pub mod frame;
+mod message;
+mod utf8;
+
+pub use close::{CloseCode, CloseFrame, CodeClass};
+pub use connection::{
+    CloseCause, CloseInfo, Config, Connection, Delivery, Event, Initiator, Output, Role, Stats, Transmit,
+};
+pub use error::{ProtocolError, SendError};
+pub use message::{DataKind, Message, Utf8Bytes};
+pub use utf8::{InvalidUtf8, Utf8Validator};

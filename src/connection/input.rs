@@ -1,0 +1,448 @@
+//! Inputs: bytes, end of stream and timer ticks, and every state transition
+//! they cause (frame rules, message assembly, the close handshake, timers).
+
+use alloc::boxed::Box;
+use alloc::string::ToString;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::timers::Timer;
+use super::output::Queued;
+use super::{CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State};
+use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::message::{DataKind, Message, Utf8Bytes};
+use crate::{CloseCode, CloseFrame, Instant, ProtocolError};
+
+/// What one decoding step achieved.
+enum Step {
+    /// A frame (or part of one) was processed; try the next.
+    Continue,
+    /// The buffer holds no more complete input.
+    NeedMore,
+    /// Input is no longer read (close received or connection failed).
+    Stop,
+}
+
+/// Inputs.
+impl Connection {
+    /// Bytes read from the transport, appended to `buf` by the caller.
+    ///
+    /// Whole frames are split off the front of `buf` (payloads are unmasked in
+    /// place and handed out as `Bytes` without copying); an incomplete frame
+    /// stays in `buf` for the next call, so append to the same buffer and do
+    /// not remove what the connection leaves there. After the peer's close
+    /// frame, or once the connection has failed, input is discarded.
+    pub fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
+        let now = self.advance_clock(now);
+        if !matches!(self.state, State::Open | State::CloseSent) {
+            // RFC 6455 §5.5.1: after the peer's Close the peer sends no more
+            // data; anything that still arrives is discarded.
+            buf.clear();
+            return;
+        }
+        if buf.len() > self.rx_seen as usize {
+            self.on_receive(now);
+        }
+        let start = buf.len();
+        loop {
+            match self.step(buf) {
+                Step::Continue => {}
+                Step::NeedMore => break,
+                Step::Stop => {
+                    self.stats.bytes_in += (start - buf.len()) as u64;
+                    buf.clear();
+                    self.rx_seen = 0;
+                    return;
+                }
+            }
+        }
+        self.stats.bytes_in += (start - buf.len()) as u64;
+        self.rx_seen = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    }
+
+    /// The transport's read side ended (the peer closed TCP or half-closed).
+    ///
+    /// Without a prior close frame this ends the connection with 1006 and
+    /// cause [`CloseCause::Eof`]; a client that already exchanged close frames
+    /// ends cleanly here (RFC 6455 §7.1.1: the server closes TCP first).
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.advance_clock(now);
+        match self.state {
+            State::Open => {
+                self.closing_mut(Initiator::Remote);
+                self.finish(CloseCause::Eof, false);
+            }
+            State::CloseSent => self.finish(CloseCause::Eof, false),
+            State::AwaitingEof => self.finish(CloseCause::Handshake, true),
+            State::Finishing | State::Closed => {}
+        }
+    }
+
+    /// A deadline from [`poll_timeout`](Connection::poll_timeout) may have
+    /// passed. Handles every timer due at `now`, in a fixed order; calls with
+    /// nothing due change nothing. A `now` earlier than one seen before is
+    /// clamped to it.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_clock(now);
+        for timer in Timer::ALL {
+            if !self.deadline(timer).is_some_and(|at| at <= now) {
+                continue;
+            }
+            self.timers.stop(timer);
+            match timer {
+                Timer::Close => match self.state {
+                    State::CloseSent => self.finish(CloseCause::CloseTimeout, false),
+                    State::AwaitingEof => self.finish(CloseCause::CloseTimeout, true),
+                    _ => {}
+                },
+                Timer::Pong => self.fail_local(CloseCode::INTERNAL_ERROR, "keepalive timeout", CloseCause::PingTimeout),
+                Timer::Idle => self.fail_local(CloseCode::GOING_AWAY, "idle timeout", CloseCause::IdleTimeout),
+                Timer::Ping => {
+                    if self.state == State::Open {
+                        // The pong deadline is armed when the ping leaves
+                        // (poll_output), not here.
+                        self.ping_seq = self.ping_seq.wrapping_add(1);
+                        self.keepalive_pending = true;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Transitions.
+impl Connection {
+    /// Keeps `now` monotonic: an earlier value is clamped to the latest seen.
+    pub(super) fn advance_clock(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+
+    /// New bytes arrived: the peer is alive.
+    fn on_receive(&mut self, now: Instant) {
+        // Any byte proves the peer alive: the keepalive and idle deadlines
+        // move (they derive from `last_received`) and a pong is no longer awaited.
+        self.last_received = now;
+        self.timers.stop(Timer::Pong);
+    }
+
+    /// Decodes one header or processes the available payload of one frame.
+    fn step(&mut self, buf: &mut BytesMut) -> Step {
+        let frame = match self.rx {
+            Some(frame) => frame,
+            None => match FrameHeader::decode(buf) {
+                Ok(None) => return Step::NeedMore,
+                Err(e) => return self.fail(e),
+                Ok(Some((header, len))) => {
+                    if let Err(e) = self.check_header(&header) {
+                        return self.fail(e);
+                    }
+                    buf.advance(len);
+                    self.stats.frames_in += 1;
+                    let frame = RxFrame {
+                        opcode: header.opcode,
+                        fin: header.fin,
+                        mask: header.mask,
+                        remaining: header.payload_len,
+                        taken: 0,
+                    };
+                    self.rx = Some(frame);
+                    frame
+                }
+            },
+        };
+        if frame.opcode.is_control() {
+            // At most 125 bytes (checked with the header): wait for all of it.
+            let len = small(frame.remaining);
+            if buf.len() < len {
+                return Step::NeedMore;
+            }
+            let mut payload = buf.split_to(len);
+            if let Some(key) = frame.mask {
+                apply_mask(&mut payload, key, 0);
+            }
+            self.rx = None;
+            return self.on_control(frame.opcode, payload.freeze());
+        }
+        self.on_data(frame, buf)
+    }
+
+    /// The header rules that depend on the role, the limits and the open message.
+    fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them.
+        if h.rsv != 0 {
+            return Err(ProtocolError::ReservedBits);
+        }
+        // RFC 6455 §5.1: a server MUST close on an unmasked frame; a client
+        // MUST close on a masked one.
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        // Limits are checked from the header, before any payload is buffered.
+        if h.payload_len > self.limits.max_frame {
+            return Err(ProtocolError::FrameTooLarge { size: h.payload_len, limit: self.limits.max_frame });
+        }
+        let kind = match h.opcode {
+            OpCode::Continuation => None,
+            OpCode::Text => Some(DataKind::Text),
+            OpCode::Binary => Some(DataKind::Binary),
+            OpCode::Close | OpCode::Ping | OpCode::Pong => return Ok(()),
+        };
+        // RFC 6455 §5.4: fragments of one message are not interleaved with
+        // another data message, and a continuation needs an open message.
+        let size = match (kind, &self.rx_msg) {
+            (None, None) => return Err(ProtocolError::UnexpectedContinuation),
+            (Some(_), Some(_)) => return Err(ProtocolError::MessageInProgress),
+            (None, Some(msg)) => msg.size.saturating_add(h.payload_len),
+            (Some(_), None) => h.payload_len,
+        };
+        if size > self.limits.max_message {
+            return Err(ProtocolError::MessageTooLarge { size, limit: self.limits.max_message });
+        }
+        match (kind, &mut self.rx_msg) {
+            (Some(kind), _) => {
+                self.rx_msg = Some(RxMessage { kind, size, utf8: Default::default(), buf: None });
+            }
+            (None, Some(msg)) => msg.size = size,
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Processes whatever payload of a data frame is in `buf`.
+    fn on_data(&mut self, mut frame: RxFrame, buf: &mut BytesMut) -> Step {
+        let Some(msg) = self.rx_msg.as_mut() else { return Step::Stop };
+        let text = msg.kind == DataKind::Text;
+        let remaining = small(frame.remaining);
+        let avail = buf.len().min(remaining);
+        let single = self.delivery == Delivery::Messages
+            && frame.fin
+            && frame.opcode != OpCode::Continuation;
+
+        if single {
+            // Zero copy: the payload stays in the caller's buffer until whole.
+            let done = small(frame.taken);
+            if avail > done {
+                if let Some(key) = frame.mask {
+                    apply_mask(&mut buf[done..avail], key, done);
+                }
+                // Fail fast on invalid UTF-8 in a frame still arriving; a
+                // whole frame is validated once, below.
+                if text && avail < remaining && msg.utf8.feed(&buf[done..avail]).is_err() {
+                    return self.fail(ProtocolError::InvalidUtf8);
+                }
+                frame.taken = avail as u64;
+            }
+            if avail < remaining {
+                self.rx = Some(frame);
+                return Step::NeedMore;
+            }
+            let payload = buf.split_to(remaining).freeze();
+            self.rx = None;
+            self.rx_msg = None;
+            return self.deliver(DataKind::from_text(text), payload);
+        }
+
+        if avail == 0 && remaining > 0 {
+            return Step::NeedMore;
+        }
+        let mut part = buf.split_to(avail);
+        if let Some(key) = frame.mask {
+            apply_mask(&mut part, key, small(frame.taken));
+        }
+        if text && msg.utf8.feed(&part).is_err() {
+            return self.fail(ProtocolError::InvalidUtf8);
+        }
+        frame.taken += avail as u64;
+        frame.remaining -= avail as u64;
+        let frame_done = frame.remaining == 0;
+        let last = frame_done && frame.fin;
+        if last && text && !msg.utf8.is_complete() {
+            return self.fail(ProtocolError::InvalidUtf8);
+        }
+        self.rx = if frame_done { None } else { Some(frame) };
+
+        if self.delivery == Delivery::Chunks {
+            let kind = msg.kind;
+            if last {
+                self.rx_msg = None;
+            }
+            if avail > 0 || last {
+                self.queue.push_back(Queued::Chunk { kind, data: part.freeze(), fin: last });
+            }
+        } else {
+            let store = msg.buf.get_or_insert_with(|| Box::new(BytesMut::new()));
+            if store.is_empty() {
+                // The first piece: reserve what the header announced (bounded
+                // by max_frame_size), not more.
+                store.reserve(avail + small(frame.remaining));
+            }
+            store.extend_from_slice(&part);
+            if last {
+                let payload = msg.buf.take().map(|b| b.freeze()).unwrap_or_default();
+                let kind = msg.kind;
+                self.rx_msg = None;
+                return self.deliver(kind, payload);
+            }
+        }
+        if frame_done { Step::Continue } else { Step::NeedMore }
+    }
+
+    /// Queues a complete message (text is validated here, once).
+    fn deliver(&mut self, kind: DataKind, payload: Bytes) -> Step {
+        let message = match kind {
+            DataKind::Binary => Message::Binary(payload),
+            DataKind::Text => match Utf8Bytes::try_from(payload) {
+                Ok(text) => Message::Text(text),
+                Err(_) => return self.fail(ProtocolError::InvalidUtf8),
+            },
+        };
+        self.queue.push_back(Queued::Message(message));
+        Step::Continue
+    }
+
+    /// Ping, Pong and Close.
+    fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Step {
+        match opcode {
+            OpCode::Ping => {
+                // RFC 6455 §5.5.2: answer with a Pong carrying the same data. A
+                // newer ping replaces an unanswered one (§5.5.3 allows answering
+                // only the most recent), so a ping flood cannot grow memory.
+                if self.auto_pong && self.state == State::Open {
+                    match &mut self.pending_pong {
+                        Some(owed) => **owed = payload.clone(),
+                        None => self.pending_pong = Some(Box::new(payload.clone())),
+                    }
+                }
+                self.queue.push_back(Queued::Ping(payload));
+                Step::Continue
+            }
+            OpCode::Pong => {
+                self.stats.pongs_received += 1;
+                let mut rtt = None;
+                if self.ping_outstanding && payload[..] == self.keepalive_payload() {
+                    let measured = self.now - self.ping_sent_at;
+                    let micros = u32::try_from(measured.as_micros()).unwrap_or(u32::MAX);
+                    self.last_rtt = micros.max(1);
+                    self.ping_outstanding = false;
+                    rtt = Some(measured);
+                }
+                self.queue.push_back(Queued::Pong { payload, rtt });
+                Step::Continue
+            }
+            _ => match parse_close(payload) {
+                Ok(frame) => self.on_close_frame(frame),
+                Err(e) => self.fail(e),
+            },
+        }
+    }
+
+    /// The peer's close frame (valid).
+    fn on_close_frame(&mut self, frame: CloseFrame) -> Step {
+        if self.state == State::Open {
+            // RFC 6455 §5.5.1: reply with a Close, typically echoing the code.
+            let reply = if frame.code == CloseCode::NO_STATUS { None } else { Some(frame.code) };
+            self.queue_close(reply, "");
+            self.closing_mut(Initiator::Remote).received = Some(frame);
+        } else {
+            self.closing_mut(Initiator::Local).received = Some(frame);
+        }
+        self.pending_pong = None;
+        match self.role {
+            // RFC 6455 §7.1.1: the server closes the TCP connection first.
+            Role::Server => self.finish(CloseCause::Handshake, true),
+            Role::Client => {
+                self.state = State::AwaitingEof;
+                self.timers.stop_all();
+                self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
+                self.rx = None;
+                self.rx_msg = None;
+            }
+        }
+        Step::Stop
+    }
+
+    /// The peer broke the protocol: _Fail the WebSocket Connection_ (RFC 6455
+    /// §7.1.7) with the error's close code.
+    fn fail(&mut self, error: ProtocolError) -> Step {
+        if self.state == State::Open {
+            // Queued data is moot once the connection fails.
+            self.queue.retain(|q| !matches!(q, Queued::Frame(_)));
+            self.tx_bytes = 0;
+            let mut reason = error.to_string();
+            reason.truncate(CloseFrame::MAX_REASON);
+            self.queue_close(Some(error.close_code()), &reason);
+            self.closing_mut(Initiator::Library);
+        }
+        self.finish(CloseCause::Protocol(error), false);
+        Step::Stop
+    }
+
+    /// A local timer ended the connection: send `code` (if still open) and
+    /// shut down at once, without waiting for the peer.
+    fn fail_local(&mut self, code: CloseCode, reason: &str, cause: CloseCause) {
+        if !matches!(self.state, State::Open | State::CloseSent) {
+            return;
+        }
+        if self.state == State::Open {
+            self.queue_close(Some(code), reason);
+        }
+        self.closing_mut(Initiator::Library);
+        self.finish(cause, false);
+    }
+
+    /// The close bookkeeping, created with `initiator` if it does not exist.
+    pub(super) fn closing_mut(&mut self, initiator: Initiator) -> &mut Closing {
+        self.closing.get_or_insert_with(|| {
+            Box::new(Closing { sent: None, received: None, initiator, outcome: None, shutdown_pending: false })
+        })
+    }
+
+    /// The end is decided: drain what is queued, then `Shutdown`, then `Closed`.
+    pub(super) fn finish(&mut self, cause: CloseCause, clean: bool) {
+        let closing = self.closing_mut(Initiator::Library);
+        closing.outcome = Some((cause, clean));
+        closing.shutdown_pending = true;
+        self.state = State::Finishing;
+        self.timers.stop_all();
+        self.rx = None;
+        self.rx_msg = None;
+        self.pending_pong = None;
+        self.keepalive_pending = false;
+        self.tx_fragment = None;
+    }
+}
+
+impl DataKind {
+    fn from_text(text: bool) -> DataKind {
+        if text { DataKind::Text } else { DataKind::Binary }
+    }
+}
+
+/// A length known to fit in memory: frame lengths are bounded by
+/// `max_frame_size` (a `usize`) before any payload is processed.
+fn small(len: u64) -> usize {
+    usize::try_from(len).unwrap_or(usize::MAX)
+}
+
+/// Parses a close payload (RFC 6455 §5.5.1, §7.4).
+fn parse_close(payload: Bytes) -> Result<CloseFrame, ProtocolError> {
+    match payload.len() {
+        0 => Ok(CloseFrame { code: CloseCode::NO_STATUS, reason: Utf8Bytes::new() }),
+        1 => Err(ProtocolError::CloseFrameTooShort),
+        _ => {
+            let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
+            // RFC 6455 §7.4: 1005, 1006, 1015 and unassigned codes never
+            // appear on the wire.
+            if !code.is_sendable() {
+                return Err(ProtocolError::InvalidCloseCode(code.0));
+            }
+            let reason = Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(CloseFrame { code, reason })
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Commands (send, ping, close) and outputs (`poll_output`, [`Transmit`]).
+
+use alloc::collections::VecDeque;
+use core::fmt;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::{CloseInfo, Connection, Event, Initiator, Output, State};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use crate::message::{DataKind, Message, Utf8Bytes};
+use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
+
+/// A frame ready to go: encoded header plus payload (masked for a client).
+#[derive(Clone)]
+pub(crate) struct OutFrame {
+    head: [u8; MAX_HEADER_LEN],
+    head_len: u8,
+    payload: Bytes,
+}
+
+impl OutFrame {
+    fn len(&self) -> usize {
+        usize::from(self.head_len) + self.payload.len()
+    }
+}
+
+/// An entry of the connection's queue: a frame to send or an event to report.
+pub(crate) enum Queued {
+    Frame(OutFrame),
+    Message(Message),
+    Chunk { kind: DataKind, data: Bytes, fin: bool },
+    Ping(Bytes),
+    Pong { payload: Bytes, rtt: Option<Duration> },
+}
+
+/// Bytes to write to the transport: one frame's header and payload.
+///
+/// Implements [`bytes::Buf`], with the header and the payload as two chunks
+/// (`chunks_vectored` gives both for one `writev`); the payload is not copied
+/// on the server side. Write it all, in order, before the next output.
+#[derive(Clone)]
+pub struct Transmit {
+    frame: OutFrame,
+    head_pos: u8,
+}
+
+impl Transmit {
+    /// The encoded frame header still to write.
+    pub fn header(&self) -> &[u8] {
+        &self.frame.head[usize::from(self.head_pos)..usize::from(self.frame.head_len)]
+    }
+
+    /// The payload (masked already for a client).
+    pub fn payload(&self) -> &Bytes {
+        &self.frame.payload
+    }
+
+    /// Total bytes still to write.
+    pub fn len(&self) -> usize {
+        self.remaining()
+    }
+
+    /// Whether nothing is left to write.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// Appends all remaining bytes to `out` (for drivers that batch writes).
+    pub fn write_to(&self, out: &mut alloc::vec::Vec<u8>) {
+        out.extend_from_slice(self.header());
+        out.extend_from_slice(&self.frame.payload);
+    }
+}
+
+impl Buf for Transmit {
+    fn remaining(&self) -> usize {
+        usize::from(self.frame.head_len - self.head_pos) + self.frame.payload.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        if self.head_pos < self.frame.head_len { self.header() } else { &self.frame.payload }
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        let head_left = usize::from(self.frame.head_len - self.head_pos);
+        let from_head = cnt.min(head_left);
+        // from_head <= head_left <= 14
+        self.head_pos += u8::try_from(from_head).unwrap_or(0);
+        cnt -= from_head;
+        self.frame.payload.advance(cnt.min(self.frame.payload.len()));
+    }
+
+    #[cfg(feature = "std")]
+    fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for part in [self.header(), &self.frame.payload[..]] {
+            if !part.is_empty() && n < dst.len() {
+                dst[n] = std::io::IoSlice::new(part);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl fmt::Debug for Transmit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Transmit(header={}, payload={})", self.header().len(), self.frame.payload.len())
+    }
+}
+
+/// Commands.
+impl Connection {
+    /// Queues a whole message as one frame.
+    ///
+    /// Fails if a close frame was sent, a fragmented message is open, or the
+    /// output queue would pass `max_buffered_output`. Nothing is dropped
+    /// silently: a failed send leaves the connection unchanged.
+    pub fn send(&mut self, message: Message) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.tx_fragment.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        let opcode = match message.kind() {
+            DataKind::Text => OpCode::Text,
+            DataKind::Binary => OpCode::Binary,
+        };
+        let payload = message.into_bytes();
+        self.check_room(payload.len())?;
+        self.queue(opcode, true, payload);
+        Ok(())
+    }
+
+    /// Queues a text message.
+    pub fn send_text(&mut self, text: impl Into<Utf8Bytes>) -> Result<(), SendError> {
+        self.send(Message::Text(text.into()))
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues one fragment of a message (RFC 6455 §5.4).
+    ///
+    /// The first call opens a message of `kind`; later calls with the same
+    /// `kind` continue it; `fin = true` ends it. Text fragments may split UTF-8
+    /// sequences, but together they must be valid UTF-8: this is checked as
+    /// they come, and a fragment that breaks it is refused.
+    pub fn send_fragment(&mut self, kind: DataKind, data: impl Into<Bytes>, fin: bool) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let payload = data.into();
+        let (opcode, mut utf8) = match self.tx_fragment {
+            None => (if kind == DataKind::Text { OpCode::Text } else { OpCode::Binary }, Default::default()),
+            Some((open, utf8)) if open == kind => (OpCode::Continuation, utf8),
+            Some(_) => return Err(SendError::NoFragmentInProgress),
+        };
+        if kind == DataKind::Text && (utf8.feed(&payload).is_err() || (fin && !utf8.is_complete())) {
+            return Err(SendError::InvalidUtf8);
+        }
+        self.check_room(payload.len())?;
+        self.queue(opcode, fin, payload);
+        self.tx_fragment = if fin { None } else { Some((kind, utf8)) };
+        Ok(())
+    }
+
+    /// Queues a ping with `payload` (at most 125 bytes).
+    pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let payload = payload.into();
+        if payload.len() > 125 {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.check_room(payload.len())?;
+        self.stats.pings_sent += 1;
+        self.queue(OpCode::Ping, true, payload);
+        Ok(())
+    }
+
+    /// Starts the close handshake with `code` and `reason` (at most 123 bytes).
+    ///
+    /// The close frame goes out after the data already queued. The connection
+    /// then waits up to `close_timeout` for the peer's close frame; see
+    /// [`Event::Closed`] for the outcome.
+    pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.advance_clock(now);
+        if self.state != State::Open {
+            return Err(SendError::Closed);
+        }
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode(code.0));
+        }
+        if reason.len() > CloseFrame::MAX_REASON {
+            return Err(SendError::ReasonTooLong(reason.len()));
+        }
+        self.queue_close(Some(code), reason);
+        self.closing_mut(Initiator::Local);
+        self.state = State::CloseSent;
+        self.timers.stop_all();
+        self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
+        Ok(())
+    }
+
+    fn check_can_send(&self) -> Result<(), SendError> {
+        // RFC 6455 §5.5.1: no data frames after a Close frame.
+        if self.state == State::Open { Ok(()) } else { Err(SendError::Closed) }
+    }
+
+    fn check_room(&self, payload_len: usize) -> Result<(), SendError> {
+        let needed = payload_len.saturating_add(MAX_HEADER_LEN);
+        let limit = self.limits.max_buffered;
+        if self.tx_bytes.saturating_add(needed) > limit {
+            return Err(SendError::Backpressure { buffered: self.tx_bytes, needed, limit });
+        }
+        Ok(())
+    }
+
+    /// Queues a close frame (no limit check: a close always goes out) and
+    /// records it as the one we sent. `None` sends an empty close payload.
+    pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let payload = match code {
+            None => Bytes::new(),
+            Some(code) => {
+                let mut p = BytesMut::with_capacity(2 + reason.len());
+                p.extend_from_slice(&code.0.to_be_bytes());
+                p.extend_from_slice(reason.as_bytes());
+                p.freeze()
+            }
+        };
+        self.queue(OpCode::Close, true, payload);
+        let sent = CloseFrame { code: code.unwrap_or(CloseCode::NO_STATUS), reason: Utf8Bytes::from(reason) };
+        self.closing_mut(Initiator::Library).sent = Some(sent);
+    }
+
+    fn queue(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
+        let frame = self.encode(opcode, fin, payload);
+        self.tx_bytes += frame.len();
+        self.queue.push_back(Queued::Frame(frame));
+    }
+
+    /// Encodes a frame; a client masks the payload (in place when it owns it).
+    fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
+        let mask = self.mask.as_mut().map(|keys| keys.next_key());
+        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = u8::try_from(header.encode(&mut head)).unwrap_or(0);
+        let payload = match mask {
+            None => payload,
+            Some(key) => {
+                let mut owned = payload.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                apply_mask(&mut owned, key, 0);
+                owned.freeze()
+            }
+        };
+        OutFrame { head, head_len, payload }
+    }
+}
+
+/// Outputs.
+impl Connection {
+    /// The next thing to do. Call it after every input or command until it
+    /// returns [`Output::Wait`].
+    ///
+    /// Order: the pong owed for the latest ping, a due keepalive ping, then
+    /// queued frames and events in the order they arose, then (once the end is decided)
+    /// [`Output::Shutdown`] and finally [`Event::Closed`], exactly once.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(payload) = self.pending_pong.take() {
+            let frame = self.encode(OpCode::Pong, true, *payload);
+            return self.transmit(frame);
+        }
+        if self.keepalive_pending {
+            self.keepalive_pending = false;
+            self.ping_outstanding = true;
+            self.ping_sent_at = self.now;
+            self.stats.pings_sent += 1;
+            // RFC 6455 §5.5.2: a ping may carry application data; ours is a
+            // sequence number, so the matching pong gives the round-trip time.
+            self.timers.set_pong(self.now + super::from_millis(self.limits.pong_timeout));
+            let payload = Bytes::copy_from_slice(&self.keepalive_payload());
+            let frame = self.encode(OpCode::Ping, true, payload);
+            return self.transmit(frame);
+        }
+        if let Some(next) = self.queue.pop_front() {
+            if self.queue.is_empty() {
+                // No heap while idle: the queue gives its storage back.
+                self.queue = VecDeque::new();
+            }
+            let event = match next {
+                Queued::Frame(frame) => {
+                    self.tx_bytes -= frame.len();
+                    return self.transmit(frame);
+                }
+                Queued::Message(message) => Event::Message(message),
+                Queued::Chunk { kind, data, fin } => Event::Chunk { kind, data, fin },
+                Queued::Ping(payload) => Event::Ping(payload),
+                Queued::Pong { payload, rtt } => Event::Pong { payload, rtt },
+            };
+            return Output::Event(event);
+        }
+        if self.state == State::Finishing {
+            if let Some(closing) = self.closing.as_mut()
+                && closing.shutdown_pending
+            {
+                closing.shutdown_pending = false;
+                return Output::Shutdown;
+            }
+            self.state = State::Closed;
+            let info = self.close_info();
+            self.closing = None;
+            return Output::Event(Event::Closed(info));
+        }
+        Output::Wait { until: self.next_deadline() }
+    }
+
+    fn transmit(&mut self, frame: OutFrame) -> Output {
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += frame.len() as u64;
+        Output::Transmit(Transmit { frame, head_pos: 0 })
+    }
+
+    /// The keepalive ping payload: a tag and the sequence number.
+    pub(super) fn keepalive_payload(&self) -> [u8; 8] {
+        let mut p = *b"wsm\0\0\0\0\0";
+        p[4..].copy_from_slice(&self.ping_seq.to_be_bytes());
+        p
+    }
+
+    fn close_info(&self) -> CloseInfo {
+        let (sent, received, initiator, (cause, clean)) = match self.closing.as_deref() {
+            Some(c) => (
+                c.sent.clone(),
+                c.received.clone(),
+                c.initiator,
+                c.outcome.clone().unwrap_or((super::CloseCause::Eof, false)),
+            ),
+            None => (None, None, Initiator::Library, (super::CloseCause::Eof, false)),
+        };
+        CloseInfo {
+            sent,
+            received,
+            initiator,
+            clean,
+            cause,
+            since_last_received: self.now - self.last_received,
+            last_rtt: self.last_rtt(),
+        }
+    }
+}

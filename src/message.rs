@@ -1,0 +1,178 @@
+//! Message types: validated UTF-8 bytes, whole messages, and data kinds.
+
+use core::fmt;
+use core::ops::Deref;
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+/// Immutable, cheaply clonable bytes that are valid UTF-8.
+///
+/// Text payloads are handed out as `Utf8Bytes`: they share the read buffer's
+/// allocation (no copy) and deref to `str` without validating again.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Utf8Bytes(ByteString);
+
+impl Utf8Bytes {
+    /// An empty string.
+    pub const fn new() -> Self {
+        Utf8Bytes(ByteString::new())
+    }
+
+    /// A string from a static `str`, without copying.
+    pub const fn from_static(s: &'static str) -> Self {
+        Utf8Bytes(ByteString::from_static(s))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The underlying bytes (shares the allocation).
+    pub fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
+    }
+
+    /// Unwraps into the underlying bytes (no copy).
+    pub fn into_bytes(self) -> Bytes {
+        self.0.into_bytes()
+    }
+}
+
+impl Deref for Utf8Bytes {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl From<&str> for Utf8Bytes {
+    fn from(s: &str) -> Self {
+        Utf8Bytes(ByteString::from(s))
+    }
+}
+
+impl From<alloc::string::String> for Utf8Bytes {
+    fn from(s: alloc::string::String) -> Self {
+        Utf8Bytes(ByteString::from(s))
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = core::str::Utf8Error;
+    /// Validates `bytes` once and wraps them without copying.
+    fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
+        ByteString::try_from(bytes).map(Utf8Bytes)
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Payloads can be large and private: print the length only.
+        write!(f, "Utf8Bytes(len={})", self.0.len())
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self)
+    }
+}
+
+/// The two kinds of data message (RFC 6455 §5.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataKind {
+    /// UTF-8 text (opcode 0x1).
+    Text,
+    /// Arbitrary bytes (opcode 0x2).
+    Binary,
+}
+
+/// A complete data message.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message: always valid UTF-8.
+    Text(Utf8Bytes),
+    /// A binary message.
+    Binary(Bytes),
+}
+
+impl Message {
+    /// The kind of message.
+    pub fn kind(&self) -> DataKind {
+        match self {
+            Message::Text(_) => DataKind::Text,
+            Message::Binary(_) => DataKind::Binary,
+        }
+    }
+
+    /// The payload bytes (for text, the UTF-8 encoding).
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(t) => t.as_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Unwraps the payload bytes (no copy).
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Message::Text(t) => t.into_bytes(),
+            Message::Binary(b) => b,
+        }
+    }
+
+    /// A text message from anything string-like.
+    pub fn text(s: impl Into<Utf8Bytes>) -> Self {
+        Message::Text(s.into())
+    }
+
+    /// A binary message from anything byte-like.
+    pub fn binary(b: impl Into<Bytes>) -> Self {
+        Message::Binary(b.into())
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Text(t) => write!(f, "Text(len={})", t.len()),
+            Message::Binary(b) => write!(f, "Binary(len={})", b.len()),
+        }
+    }
+}
