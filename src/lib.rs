@@ -16,11 +16,14 @@ mod connection;
 mod error;
 pub mod frame;
 mod message;
+#[cfg(feature = "sim")]
+pub mod sim;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame, CodeClass};
 pub use connection::{
-    CloseCause, CloseInfo, Config, Connection, Delivery, Event, Initiator, Output, Role, Stats, Transmit,
+    CloseCause, CloseInfo, Config, Connection, Delivery, Event, Initiator, Output, Role, Stats,
+    Transmit,
 };
 pub use error::{ProtocolError, SendError};
 pub use message::{DataKind, Message, Utf8Bytes};

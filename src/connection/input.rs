@@ -6,9 +6,11 @@ use alloc::string::ToString;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::timers::Timer;
 use super::output::Queued;
-use super::{CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State};
+use super::timers::Timer;
+use super::{
+    CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State,
+};
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Message, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Instant, ProtocolError};
@@ -95,8 +97,16 @@ impl Connection {
                     State::AwaitingEof => self.finish(CloseCause::CloseTimeout, true),
                     _ => {}
                 },
-                Timer::Pong => self.fail_local(CloseCode::INTERNAL_ERROR, "keepalive timeout", CloseCause::PingTimeout),
-                Timer::Idle => self.fail_local(CloseCode::GOING_AWAY, "idle timeout", CloseCause::IdleTimeout),
+                Timer::Pong => self.fail_local(
+                    CloseCode::INTERNAL_ERROR,
+                    "keepalive timeout",
+                    CloseCause::PingTimeout,
+                ),
+                Timer::Idle => self.fail_local(
+                    CloseCode::GOING_AWAY,
+                    "idle timeout",
+                    CloseCause::IdleTimeout,
+                ),
                 Timer::Ping => {
                     if self.state == State::Open {
                         // The pong deadline is armed when the ping leaves
@@ -184,7 +194,10 @@ impl Connection {
         }
         // Limits are checked from the header, before any payload is buffered.
         if h.payload_len > self.limits.max_frame {
-            return Err(ProtocolError::FrameTooLarge { size: h.payload_len, limit: self.limits.max_frame });
+            return Err(ProtocolError::FrameTooLarge {
+                size: h.payload_len,
+                limit: self.limits.max_frame,
+            });
         }
         let kind = match h.opcode {
             OpCode::Continuation => None,
@@ -201,11 +214,19 @@ impl Connection {
             (Some(_), None) => h.payload_len,
         };
         if size > self.limits.max_message {
-            return Err(ProtocolError::MessageTooLarge { size, limit: self.limits.max_message });
+            return Err(ProtocolError::MessageTooLarge {
+                size,
+                limit: self.limits.max_message,
+            });
         }
         match (kind, &mut self.rx_msg) {
             (Some(kind), _) => {
-                self.rx_msg = Some(RxMessage { kind, size, utf8: Default::default(), buf: None });
+                self.rx_msg = Some(RxMessage {
+                    kind,
+                    size,
+                    utf8: Default::default(),
+                    buf: None,
+                });
             }
             (None, Some(msg)) => msg.size = size,
             (None, None) => {}
@@ -215,7 +236,9 @@ impl Connection {
 
     /// Processes whatever payload of a data frame is in `buf`.
     fn on_data(&mut self, mut frame: RxFrame, buf: &mut BytesMut) -> Step {
-        let Some(msg) = self.rx_msg.as_mut() else { return Step::Stop };
+        let Some(msg) = self.rx_msg.as_mut() else {
+            return Step::Stop;
+        };
         let text = msg.kind == DataKind::Text;
         let remaining = small(frame.remaining);
         let avail = buf.len().min(remaining);
@@ -272,7 +295,11 @@ impl Connection {
                 self.rx_msg = None;
             }
             if avail > 0 || last {
-                self.queue.push_back(Queued::Chunk { kind, data: part.freeze(), fin: last });
+                self.queue.push_back(Queued::Chunk {
+                    kind,
+                    data: part.freeze(),
+                    fin: last,
+                });
             }
         } else {
             let store = msg.buf.get_or_insert_with(|| Box::new(BytesMut::new()));
@@ -289,7 +316,11 @@ impl Connection {
                 return self.deliver(kind, payload);
             }
         }
-        if frame_done { Step::Continue } else { Step::NeedMore }
+        if frame_done {
+            Step::Continue
+        } else {
+            Step::NeedMore
+        }
     }
 
     /// Queues a complete message (text is validated here, once).
@@ -345,8 +376,12 @@ impl Connection {
     fn on_close_frame(&mut self, frame: CloseFrame) -> Step {
         if self.state == State::Open {
             // RFC 6455 §5.5.1: reply with a Close, typically echoing the code.
-            let reply = if frame.code == CloseCode::NO_STATUS { None } else { Some(frame.code) };
-            self.queue_close(reply, "");
+            let reply = if frame.code == CloseCode::NO_STATUS {
+                None
+            } else {
+                Some(frame.code)
+            };
+            self.queue_close(Initiator::Remote, reply, "");
             self.closing_mut(Initiator::Remote).received = Some(frame);
         } else {
             self.closing_mut(Initiator::Local).received = Some(frame);
@@ -358,7 +393,8 @@ impl Connection {
             Role::Client => {
                 self.state = State::AwaitingEof;
                 self.timers.stop_all();
-                self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
+                self.timers
+                    .set_close(self.now + super::from_millis(self.limits.close_timeout));
                 self.rx = None;
                 self.rx_msg = None;
             }
@@ -375,8 +411,7 @@ impl Connection {
             self.tx_bytes = 0;
             let mut reason = error.to_string();
             reason.truncate(CloseFrame::MAX_REASON);
-            self.queue_close(Some(error.close_code()), &reason);
-            self.closing_mut(Initiator::Library);
+            self.queue_close(Initiator::Library, Some(error.close_code()), &reason);
         }
         self.finish(CloseCause::Protocol(error), false);
         Step::Stop
@@ -389,16 +424,21 @@ impl Connection {
             return;
         }
         if self.state == State::Open {
-            self.queue_close(Some(code), reason);
+            self.queue_close(Initiator::Library, Some(code), reason);
         }
-        self.closing_mut(Initiator::Library);
         self.finish(cause, false);
     }
 
     /// The close bookkeeping, created with `initiator` if it does not exist.
     pub(super) fn closing_mut(&mut self, initiator: Initiator) -> &mut Closing {
         self.closing.get_or_insert_with(|| {
-            Box::new(Closing { sent: None, received: None, initiator, outcome: None, shutdown_pending: false })
+            Box::new(Closing {
+                sent: None,
+                received: None,
+                initiator,
+                outcome: None,
+                shutdown_pending: false,
+            })
         })
     }
 
@@ -419,7 +459,11 @@ impl Connection {
 
 impl DataKind {
     fn from_text(text: bool) -> DataKind {
-        if text { DataKind::Text } else { DataKind::Binary }
+        if text {
+            DataKind::Text
+        } else {
+            DataKind::Binary
+        }
     }
 }
 
@@ -432,7 +476,10 @@ fn small(len: u64) -> usize {
 /// Parses a close payload (RFC 6455 §5.5.1, §7.4).
 fn parse_close(payload: Bytes) -> Result<CloseFrame, ProtocolError> {
     match payload.len() {
-        0 => Ok(CloseFrame { code: CloseCode::NO_STATUS, reason: Utf8Bytes::new() }),
+        0 => Ok(CloseFrame {
+            code: CloseCode::NO_STATUS,
+            reason: Utf8Bytes::new(),
+        }),
         1 => Err(ProtocolError::CloseFrameTooShort),
         _ => {
             let code = CloseCode(u16::from_be_bytes([payload[0], payload[1]]));
@@ -441,7 +488,8 @@ fn parse_close(payload: Bytes) -> Result<CloseFrame, ProtocolError> {
             if !code.is_sendable() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
-            let reason = Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason =
+                Utf8Bytes::try_from(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(CloseFrame { code, reason })
         }
     }

@@ -266,7 +266,9 @@ impl CloseInfo {
                 _ => "closed by the close handshake",
             },
             CloseCause::Protocol(e) => match e.close_code().0 {
-                1009 => "a frame or message exceeded a configured limit (max_frame_size / max_message_size)",
+                1009 => {
+                    "a frame or message exceeded a configured limit (max_frame_size / max_message_size)"
+                }
                 1007 => "the peer sent invalid UTF-8 in a text message or close reason",
                 _ => "the peer broke the WebSocket protocol (RFC 6455)",
             },
@@ -469,7 +471,12 @@ impl Connection {
     /// of masking keys (RFC 6455 §5.3): pass 32 bytes from a real entropy
     /// source in production, a constant in tests for byte-exact transcripts.
     pub fn client(config: Config, now: Instant, mask_seed: [u8; 32]) -> Self {
-        Self::new(Role::Client, config, now, Some(Box::new(MaskGen::new(mask_seed))))
+        Self::new(
+            Role::Client,
+            config,
+            now,
+            Some(Box::new(MaskGen::new(mask_seed))),
+        )
     }
 
     fn new(role: Role, config: Config, now: Instant, mask: Option<Box<MaskGen>>) -> Self {

@@ -28,9 +28,16 @@ impl OutFrame {
 pub(crate) enum Queued {
     Frame(OutFrame),
     Message(Message),
-    Chunk { kind: DataKind, data: Bytes, fin: bool },
+    Chunk {
+        kind: DataKind,
+        data: Bytes,
+        fin: bool,
+    },
     Ping(Bytes),
-    Pong { payload: Bytes, rtt: Option<Duration> },
+    Pong {
+        payload: Bytes,
+        rtt: Option<Duration>,
+    },
 }
 
 /// Bytes to write to the transport: one frame's header and payload.
@@ -78,7 +85,11 @@ impl Buf for Transmit {
     }
 
     fn chunk(&self) -> &[u8] {
-        if self.head_pos < self.frame.head_len { self.header() } else { &self.frame.payload }
+        if self.head_pos < self.frame.head_len {
+            self.header()
+        } else {
+            &self.frame.payload
+        }
     }
 
     fn advance(&mut self, mut cnt: usize) {
@@ -87,7 +98,9 @@ impl Buf for Transmit {
         // from_head <= head_left <= 14
         self.head_pos += u8::try_from(from_head).unwrap_or(0);
         cnt -= from_head;
-        self.frame.payload.advance(cnt.min(self.frame.payload.len()));
+        self.frame
+            .payload
+            .advance(cnt.min(self.frame.payload.len()));
     }
 
     #[cfg(feature = "std")]
@@ -105,7 +118,12 @@ impl Buf for Transmit {
 
 impl fmt::Debug for Transmit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Transmit(header={}, payload={})", self.header().len(), self.frame.payload.len())
+        write!(
+            f,
+            "Transmit(header={}, payload={})",
+            self.header().len(),
+            self.frame.payload.len()
+        )
     }
 }
 
@@ -147,15 +165,28 @@ impl Connection {
     /// `kind` continue it; `fin = true` ends it. Text fragments may split UTF-8
     /// sequences, but together they must be valid UTF-8: this is checked as
     /// they come, and a fragment that breaks it is refused.
-    pub fn send_fragment(&mut self, kind: DataKind, data: impl Into<Bytes>, fin: bool) -> Result<(), SendError> {
+    pub fn send_fragment(
+        &mut self,
+        kind: DataKind,
+        data: impl Into<Bytes>,
+        fin: bool,
+    ) -> Result<(), SendError> {
         self.check_can_send()?;
         let payload = data.into();
         let (opcode, mut utf8) = match self.tx_fragment {
-            None => (if kind == DataKind::Text { OpCode::Text } else { OpCode::Binary }, Default::default()),
+            None => (
+                if kind == DataKind::Text {
+                    OpCode::Text
+                } else {
+                    OpCode::Binary
+                },
+                Default::default(),
+            ),
             Some((open, utf8)) if open == kind => (OpCode::Continuation, utf8),
             Some(_) => return Err(SendError::NoFragmentInProgress),
         };
-        if kind == DataKind::Text && (utf8.feed(&payload).is_err() || (fin && !utf8.is_complete())) {
+        if kind == DataKind::Text && (utf8.feed(&payload).is_err() || (fin && !utf8.is_complete()))
+        {
             return Err(SendError::InvalidUtf8);
         }
         self.check_room(payload.len())?;
@@ -193,31 +224,46 @@ impl Connection {
         if reason.len() > CloseFrame::MAX_REASON {
             return Err(SendError::ReasonTooLong(reason.len()));
         }
-        self.queue_close(Some(code), reason);
-        self.closing_mut(Initiator::Local);
+        self.queue_close(Initiator::Local, Some(code), reason);
         self.state = State::CloseSent;
         self.timers.stop_all();
-        self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
+        self.timers
+            .set_close(self.now + super::from_millis(self.limits.close_timeout));
         Ok(())
     }
 
     fn check_can_send(&self) -> Result<(), SendError> {
         // RFC 6455 §5.5.1: no data frames after a Close frame.
-        if self.state == State::Open { Ok(()) } else { Err(SendError::Closed) }
+        if self.state == State::Open {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
     }
 
     fn check_room(&self, payload_len: usize) -> Result<(), SendError> {
         let needed = payload_len.saturating_add(MAX_HEADER_LEN);
         let limit = self.limits.max_buffered;
         if self.tx_bytes.saturating_add(needed) > limit {
-            return Err(SendError::Backpressure { buffered: self.tx_bytes, needed, limit });
+            return Err(SendError::Backpressure {
+                buffered: self.tx_bytes,
+                needed,
+                limit,
+            });
         }
         Ok(())
     }
 
     /// Queues a close frame (no limit check: a close always goes out) and
-    /// records it as the one we sent. `None` sends an empty close payload.
-    pub(super) fn queue_close(&mut self, code: Option<CloseCode>, reason: &str) {
+    /// records it as the one we sent, creating the close bookkeeping with
+    /// `initiator` if this is the first step of the end. `None` sends an empty
+    /// close payload.
+    pub(super) fn queue_close(
+        &mut self,
+        initiator: Initiator,
+        code: Option<CloseCode>,
+        reason: &str,
+    ) {
         let payload = match code {
             None => Bytes::new(),
             Some(code) => {
@@ -228,8 +274,11 @@ impl Connection {
             }
         };
         self.queue(OpCode::Close, true, payload);
-        let sent = CloseFrame { code: code.unwrap_or(CloseCode::NO_STATUS), reason: Utf8Bytes::from(reason) };
-        self.closing_mut(Initiator::Library).sent = Some(sent);
+        let sent = CloseFrame {
+            code: code.unwrap_or(CloseCode::NO_STATUS),
+            reason: Utf8Bytes::from(reason),
+        };
+        self.closing_mut(initiator).sent = Some(sent);
     }
 
     fn queue(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
@@ -241,18 +290,30 @@ impl Connection {
     /// Encodes a frame; a client masks the payload (in place when it owns it).
     fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
         let mask = self.mask.as_mut().map(|keys| keys.next_key());
-        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = u8::try_from(header.encode(&mut head)).unwrap_or(0);
         let payload = match mask {
             None => payload,
             Some(key) => {
-                let mut owned = payload.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+                let mut owned = payload
+                    .try_into_mut()
+                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
                 apply_mask(&mut owned, key, 0);
                 owned.freeze()
             }
         };
-        OutFrame { head, head_len, payload }
+        OutFrame {
+            head,
+            head_len,
+            payload,
+        }
     }
 }
 
@@ -276,7 +337,8 @@ impl Connection {
             self.stats.pings_sent += 1;
             // RFC 6455 §5.5.2: a ping may carry application data; ours is a
             // sequence number, so the matching pong gives the round-trip time.
-            self.timers.set_pong(self.now + super::from_millis(self.limits.pong_timeout));
+            self.timers
+                .set_pong(self.now + super::from_millis(self.limits.pong_timeout));
             let payload = Bytes::copy_from_slice(&self.keepalive_payload());
             let frame = self.encode(OpCode::Ping, true, payload);
             return self.transmit(frame);
@@ -310,7 +372,9 @@ impl Connection {
             self.closing = None;
             return Output::Event(Event::Closed(info));
         }
-        Output::Wait { until: self.next_deadline() }
+        Output::Wait {
+            until: self.next_deadline(),
+        }
     }
 
     fn transmit(&mut self, frame: OutFrame) -> Output {
@@ -334,7 +398,12 @@ impl Connection {
                 c.initiator,
                 c.outcome.clone().unwrap_or((super::CloseCause::Eof, false)),
             ),
-            None => (None, None, Initiator::Library, (super::CloseCause::Eof, false)),
+            None => (
+                None,
+                None,
+                Initiator::Library,
+                (super::CloseCause::Eof, false),
+            ),
         };
         CloseInfo {
             sent,

@@ -35,7 +35,10 @@ pub(crate) struct TimerTable {
 
 impl Default for TimerTable {
     fn default() -> Self {
-        TimerTable { close: Instant::MAX, pong: Instant::MAX }
+        TimerTable {
+            close: Instant::MAX,
+            pong: Instant::MAX,
+        }
     }
 }
 
@@ -87,6 +90,9 @@ impl Connection {
 
     /// The earliest armed deadline.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        Timer::ALL.into_iter().filter_map(|t| self.deadline(t)).min()
+        Timer::ALL
+            .into_iter()
+            .filter_map(|t| self.deadline(t))
+            .min()
     }
 }
