@@ -79,7 +79,10 @@ impl CloseCode {
     ///
     /// RFC 6455 §7.4.1/§7.4.2: 1000-1003, 1007-1014 and 3000-4999.
     pub const fn is_sendable(self) -> bool {
-        matches!(self.classify(), CodeClass::Protocol | CodeClass::Application)
+        matches!(
+            self.classify(),
+            CodeClass::Protocol | CodeClass::Application
+        )
     }
 
     /// Is this one of the codes that only ever describe a local condition
@@ -173,10 +176,13 @@ mod tests {
     fn classification_matches_rfc_7_4() {
         for code in 0..=u16::MAX {
             let c = CloseCode(code);
-            let expected_sendable =
-                matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+            let expected_sendable = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
             assert_eq!(c.is_sendable(), expected_sendable, "{code}");
-            assert_eq!(c.is_local_only(), matches!(code, 1005 | 1006 | 1015), "{code}");
+            assert_eq!(
+                c.is_local_only(),
+                matches!(code, 1005 | 1006 | 1015),
+                "{code}"
+            );
         }
         assert_eq!(CloseCode(1004).classify(), CodeClass::Invalid);
         assert_eq!(CloseCode(2999).classify(), CodeClass::Invalid);
@@ -186,7 +192,10 @@ mod tests {
 
     #[test]
     fn display_names_registered_codes() {
-        assert_eq!(alloc::format!("{}", CloseCode::MESSAGE_TOO_BIG), "1009 (message too big)");
+        assert_eq!(
+            alloc::format!("{}", CloseCode::MESSAGE_TOO_BIG),
+            "1009 (message too big)"
+        );
         assert_eq!(alloc::format!("{}", CloseCode(4000)), "4000");
     }
 }

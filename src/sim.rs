@@ -286,10 +286,8 @@ impl Sim {
             }
         }
         for end in &self.ends {
-            if end.closed.is_none() {
-                if let Some(at) = end.conn.poll_timeout() {
-                    consider(at);
-                }
+            if let (None, Some(at)) = (&end.closed, end.conn.poll_timeout()) {
+                consider(at);
             }
         }
         if let (Some(idle), false) = (self.middlebox_idle, self.cut) {
@@ -371,15 +369,15 @@ impl Sim {
             }
         }
         // The middlebox cut: both legs see a FIN, in-flight data is lost.
-        if let (Some(idle), false) = (self.middlebox_idle, self.cut) {
-            if self.last_traffic + idle <= now {
-                self.cut = true;
-                for side in [Side::Client, Side::Server] {
-                    self.links[side.index()].in_flight.clear();
-                    self.links[side.index()].blackhole = true;
-                    self.ends[side.index()].conn.handle_eof(now);
-                    self.drain(side);
-                }
+        if let (Some(idle), false) = (self.middlebox_idle, self.cut)
+            && self.last_traffic + idle <= now
+        {
+            self.cut = true;
+            for side in [Side::Client, Side::Server] {
+                self.links[side.index()].in_flight.clear();
+                self.links[side.index()].blackhole = true;
+                self.ends[side.index()].conn.handle_eof(now);
+                self.drain(side);
             }
         }
     }

@@ -94,7 +94,12 @@ impl Sub<Instant> for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Instant({}.{:06}s)", self.0 / 1_000_000, self.0 % 1_000_000)
+        write!(
+            f,
+            "Instant({}.{:06}s)",
+            self.0 / 1_000_000,
+            self.0 % 1_000_000
+        )
     }
 }
 
@@ -125,7 +130,10 @@ mod tests {
         assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
         assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
         assert_eq!(Instant::ZERO - Instant::from_secs(5), Duration::ZERO);
-        assert_eq!(Instant::from_secs(5) - Instant::from_secs(2), Duration::from_secs(3));
+        assert_eq!(
+            Instant::from_secs(5) - Instant::from_secs(2),
+            Duration::from_secs(3)
+        );
         assert_eq!(Instant::from_millis(1500).as_micros(), 1_500_000);
         assert_eq!(Instant::ZERO + Duration::MAX, Instant::MAX);
     }

@@ -33,7 +33,10 @@ pub struct Utf8Validator {
 impl Utf8Validator {
     /// A validator at the start of a text.
     pub const fn new() -> Self {
-        Utf8Validator { partial: [0; 4], partial_len: 0 }
+        Utf8Validator {
+            partial: [0; 4],
+            partial_len: 0,
+        }
     }
 
     /// Whether the input so far ends on a code point boundary.

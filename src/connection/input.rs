@@ -87,7 +87,7 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_clock(now);
         for timer in Timer::ALL {
-            if !self.deadline(timer).is_some_and(|at| at <= now) {
+            if self.deadline(timer).is_none_or(|at| at > now) {
                 continue;
             }
             self.timers.stop(timer);

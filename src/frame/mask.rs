@@ -68,7 +68,12 @@ impl MaskGen {
         for (k, chunk) in key.iter_mut().zip(seed.chunks_exact(4)) {
             *k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
-        MaskGen { key, counter: 0, block: [0; 16], next: 16 }
+        MaskGen {
+            key,
+            counter: 0,
+            block: [0; 16],
+            next: 16,
+        }
     }
 
     /// The next masking key.
@@ -149,9 +154,22 @@ mod tests {
         let counter = 1u64 | (0x0900_0000u64 << 32);
         let block = chacha_block(&key, counter, [0x4a00_0000, 0], 20);
         let expected = [
-            0xe4e7_f110, 0x1559_3bd1, 0x1fdd_0f50, 0xc471_20a3, 0xc7f4_d1c7, 0x0368_c033,
-            0x9aaa_2204, 0x4e6c_d4c3, 0x4664_82d2, 0x09aa_9f07, 0x05d7_c214, 0xa202_8bd9,
-            0xd19c_12b5, 0xb94e_16de, 0xe883_d0cb, 0x4e3c_50a2,
+            0xe4e7_f110,
+            0x1559_3bd1,
+            0x1fdd_0f50,
+            0xc471_20a3,
+            0xc7f4_d1c7,
+            0x0368_c033,
+            0x9aaa_2204,
+            0x4e6c_d4c3,
+            0x4664_82d2,
+            0x09aa_9f07,
+            0x05d7_c214,
+            0xa202_8bd9,
+            0xd19c_12b5,
+            0xb94e_16de,
+            0xe883_d0cb,
+            0x4e3c_50a2,
         ];
         assert_eq!(block, expected);
     }

@@ -106,11 +106,15 @@ impl FrameHeader {
         }
         let (payload_len, mut at) = match len7 {
             126 => {
-                let Some(b) = buf.get(2..4) else { return Ok(None) };
+                let Some(b) = buf.get(2..4) else {
+                    return Ok(None);
+                };
                 (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
             }
             127 => {
-                let Some(b) = buf.get(2..10) else { return Ok(None) };
+                let Some(b) = buf.get(2..10) else {
+                    return Ok(None);
+                };
                 let mut be = [0u8; 8];
                 be.copy_from_slice(b);
                 let len = u64::from_be_bytes(be);
@@ -123,13 +127,24 @@ impl FrameHeader {
             n => (u64::from(n), 2),
         };
         let mask = if masked {
-            let Some(k) = buf.get(at..at + 4) else { return Ok(None) };
+            let Some(k) = buf.get(at..at + 4) else {
+                return Ok(None);
+            };
             at += 4;
             Some([k[0], k[1], k[2], k[3]])
         } else {
             None
         };
-        Ok(Some((FrameHeader { fin, rsv, opcode, mask, payload_len }, at)))
+        Ok(Some((
+            FrameHeader {
+                fin,
+                rsv,
+                opcode,
+                mask,
+                payload_len,
+            },
+            at,
+        )))
     }
 
     /// Encodes the header into `out`, returning its length (2 to 14 bytes).
@@ -167,15 +182,32 @@ mod tests {
 
     #[test]
     fn length_boundaries_use_minimal_encoding() {
-        for (len, header_len) in [(0, 2), (125, 2), (126, 4), (65535, 4), (65536, 10), (1 << 40, 10)] {
-            let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: None, payload_len: len };
+        for (len, header_len) in [
+            (0, 2),
+            (125, 2),
+            (126, 4),
+            (65535, 4),
+            (65536, 10),
+            (1 << 40, 10),
+        ] {
+            let h = FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode: OpCode::Binary,
+                mask: None,
+                payload_len: len,
+            };
             let mut out = [0; MAX_HEADER_LEN];
             let n = h.encode(&mut out);
             assert_eq!(n, header_len, "{len}");
             assert_eq!(FrameHeader::decode(&out[..n]), Ok(Some((h, n))));
             // every proper prefix is incomplete, never an error
             for cut in 0..n {
-                assert_eq!(FrameHeader::decode(&out[..cut]), Ok(None), "{len} cut {cut}");
+                assert_eq!(
+                    FrameHeader::decode(&out[..cut]),
+                    Ok(None),
+                    "{len} cut {cut}"
+                );
             }
         }
     }
