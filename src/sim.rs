@@ -134,6 +134,11 @@ enum Packet {
 #[derive(Debug, Default)]
 struct Link {
     in_flight: VecDeque<(Instant, Packet)>,
+    /// Packets swallowed by a blackhole, in order. Like TCP retransmission,
+    /// they arrive if the path recovers; nothing overtakes them.
+    held: VecDeque<Packet>,
+    /// Cut by the middlebox: nothing is carried any more.
+    dead: bool,
     read_buf: BytesMut,
     blackhole: bool,
     /// A FIN was sent on this link (nothing more may follow).
@@ -252,9 +257,18 @@ impl Sim {
     }
 
     /// Packets sent by `side` from now on vanish (a half-open path: unplugged
-    /// cable, dead NAT entry). `false` restores the link.
+    /// cable, dead NAT entry). `false` restores the path: as with TCP
+    /// retransmission, what was swallowed then arrives, in order, after the
+    /// link's latency.
     pub fn set_blackhole(&mut self, side: Side, on: bool) {
-        self.links[side.index()].blackhole = on;
+        let deliver_at = self.now + self.latency;
+        let link = &mut self.links[side.index()];
+        link.blackhole = on;
+        if !on {
+            while let Some(packet) = link.held.pop_front() {
+                link.in_flight.push_back((deliver_at, packet));
+            }
+        }
     }
 
     /// Sets or clears the middlebox idle cut.
@@ -374,8 +388,10 @@ impl Sim {
         {
             self.cut = true;
             for side in [Side::Client, Side::Server] {
-                self.links[side.index()].in_flight.clear();
-                self.links[side.index()].blackhole = true;
+                let link = &mut self.links[side.index()];
+                link.in_flight.clear();
+                link.held.clear();
+                link.dead = true;
                 self.ends[side.index()].conn.handle_eof(now);
                 self.drain(side);
             }
@@ -406,9 +422,13 @@ impl Sim {
                 Output::Shutdown => {
                     end.shutdown = true;
                     let link = &mut self.links[side.index()];
-                    if !link.blackhole && !link.fin_sent {
+                    if !link.dead && !link.fin_sent {
                         link.fin_sent = true;
-                        link.in_flight.push_back((now + self.latency, Packet::Fin));
+                        if link.blackhole {
+                            link.held.push_back(Packet::Fin);
+                        } else {
+                            link.in_flight.push_back((now + self.latency, Packet::Fin));
+                        }
                     }
                 }
                 Output::Event(Event::Closed(info)) => {
@@ -427,15 +447,18 @@ impl Sim {
         }
         self.last_traffic = self.now;
         let deliver_at = self.now + self.latency;
-        if self.links[side.index()].blackhole || self.links[side.index()].fin_sent {
+        if self.links[side.index()].dead || self.links[side.index()].fin_sent {
             return;
         }
         while !bytes.is_empty() {
             let n = self.next_chunk_len().min(bytes.len());
-            let packet = bytes.split_to(n);
-            self.links[side.index()]
-                .in_flight
-                .push_back((deliver_at, Packet::Data(packet)));
+            let packet = Packet::Data(bytes.split_to(n));
+            let link = &mut self.links[side.index()];
+            if link.blackhole {
+                link.held.push_back(packet);
+            } else {
+                link.in_flight.push_back((deliver_at, packet));
+            }
         }
     }
 
