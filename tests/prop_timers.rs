@@ -113,7 +113,7 @@ proptest! {
                         continue;
                     }
                     // A time strictly between now and the deadline.
-                    let span = (deadline - now).as_micros() as u64;
+                    let span = u64::try_from((deadline - now).as_micros()).unwrap();
                     let probe = now + Duration::from_micros(frac % span);
                     let before = format!("{conn:?}");
                     conn.handle_timeout(probe);
@@ -152,9 +152,9 @@ proptest! {
         // Whatever happened, the connection ends within bounded virtual time.
         for _ in 0..10 {
             conn.handle_eof(now);
-            match conn.poll_timeout() {
-                Some(d) => { now = d; conn.handle_timeout(now); }
-                None => {}
+            if let Some(d) = conn.poll_timeout() {
+                now = d;
+                conn.handle_timeout(now);
             }
             drain(&mut conn, &mut closed);
         }
