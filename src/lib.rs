@@ -26,5 +26,6 @@ pub use connection::{
     Transmit,
 };
 pub use error::{ProtocolError, SendError};
+pub use handshake::HandshakeError;
 pub use message::{DataKind, Message, Utf8Bytes};
 pub use utf8::{InvalidUtf8, Utf8Validator};
