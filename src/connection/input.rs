@@ -36,7 +36,7 @@ impl Connection {
     /// frame, or once the connection has failed, input is discarded.
     pub fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
         let now = self.advance_clock(now);
-        if !matches!(self.state, State::Open | State::CloseSent) {
+        if !self.reading || !matches!(self.state, State::Open | State::CloseSent) {
             // RFC 6455 §5.5.1: after the peer's Close the peer sends no more
             // data; anything that still arrives is discarded.
             buf.clear();
@@ -340,13 +340,21 @@ impl Connection {
     fn on_control(&mut self, opcode: OpCode, payload: Bytes) -> Step {
         match opcode {
             OpCode::Ping => {
-                // RFC 6455 §5.5.2: answer with a Pong carrying the same data. A
-                // newer ping replaces an unanswered one (§5.5.3 allows answering
-                // only the most recent), so a ping flood cannot grow memory.
+                // RFC 6455 §5.5.2: answer with a Pong carrying the same data,
+                // in order. Past MAX_QUEUED_PONGS unsent pongs, only the most
+                // recent ping is answered (§5.5.3 allows it), so a ping flood
+                // cannot grow memory.
                 if self.auto_pong && self.state == State::Open {
-                    match &mut self.pending_pong {
-                        Some(owed) => **owed = payload.clone(),
-                        None => self.pending_pong = Some(Box::new(payload.clone())),
+                    if self.pongs_queued < MAX_QUEUED_PONGS {
+                        self.pongs_queued += 1;
+                        let frame = self.encode(OpCode::Pong, true, payload.clone());
+                        self.tx_bytes += frame.len();
+                        self.queue.push_back(Queued::PongFrame(frame));
+                    } else {
+                        match &mut self.pending_pong {
+                            Some(owed) => **owed = payload.clone(),
+                            None => self.pending_pong = Some(Box::new(payload.clone())),
+                        }
                     }
                 }
                 self.queue.push_back(Queued::Ping(payload));
@@ -355,32 +363,37 @@ impl Connection {
             OpCode::Pong => {
                 self.stats.pongs_received += 1;
                 let mut rtt = None;
-                if self.ping_outstanding && payload[..] == self.keepalive_payload() {
+                if self.ping_sent_at != Instant::MAX && payload[..] == self.keepalive_payload() {
                     let measured = self.now - self.ping_sent_at;
                     let micros = u32::try_from(measured.as_micros()).unwrap_or(u32::MAX);
                     self.last_rtt = micros.max(1);
-                    self.ping_outstanding = false;
+                    self.ping_sent_at = Instant::MAX;
                     rtt = Some(measured);
                 }
                 self.queue.push_back(Queued::Pong { payload, rtt });
                 Step::Continue
             }
             _ => match parse_close(payload) {
-                Ok(frame) => self.on_close_frame(frame),
+                Ok(frame) => {
+                    // Events before the close reach the application first, and
+                    // what it sends in answer goes out before our reply.
+                    self.reading = false;
+                    self.queue.push_back(Queued::PeerClose(frame));
+                    Step::Stop
+                }
                 Err(e) => self.fail(e),
             },
         }
     }
 
-    /// The peer's close frame (valid).
-    fn on_close_frame(&mut self, frame: CloseFrame) -> Step {
+    /// The peer's close frame (valid), once the events before it were polled.
+    pub(super) fn on_close_frame(&mut self, frame: CloseFrame) {
+        if !matches!(self.state, State::Open | State::CloseSent) {
+            return;
+        }
         if self.state == State::Open {
             // RFC 6455 §5.5.1: reply with a Close, typically echoing the code.
-            let reply = if frame.code == CloseCode::NO_STATUS {
-                None
-            } else {
-                Some(frame.code)
-            };
+            let reply = if frame.code == CloseCode::NO_STATUS { None } else { Some(frame.code) };
             self.queue_close(Initiator::Remote, reply, "");
             self.closing_mut(Initiator::Remote).received = Some(frame);
         } else {
@@ -393,28 +406,36 @@ impl Connection {
             Role::Client => {
                 self.state = State::AwaitingEof;
                 self.timers.stop_all();
-                self.timers
-                    .set_close(self.now + super::from_millis(self.limits.close_timeout));
+                self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
                 self.rx = None;
                 self.rx_msg = None;
             }
         }
+    }
+
+    /// The peer broke the protocol: stop reading, and fail the connection
+    /// once the events before the error were polled (so the application's
+    /// answers to them still go out first, as Autobahn's strict cases expect).
+    fn fail(&mut self, error: ProtocolError) -> Step {
+        self.reading = false;
+        self.rx = None;
+        self.rx_msg = None;
+        self.queue.push_back(Queued::Fail(error));
         Step::Stop
     }
 
-    /// The peer broke the protocol: _Fail the WebSocket Connection_ (RFC 6455
-    /// §7.1.7) with the error's close code.
-    fn fail(&mut self, error: ProtocolError) -> Step {
+    /// _Fail the WebSocket Connection_ (RFC 6455 §7.1.7) with the error's
+    /// close code.
+    pub(super) fn apply_fail(&mut self, error: ProtocolError) {
+        if !matches!(self.state, State::Open | State::CloseSent) {
+            return;
+        }
         if self.state == State::Open {
-            // Queued data is moot once the connection fails.
-            self.queue.retain(|q| !matches!(q, Queued::Frame(_)));
-            self.tx_bytes = 0;
             let mut reason = error.to_string();
             reason.truncate(CloseFrame::MAX_REASON);
             self.queue_close(Initiator::Library, Some(error.close_code()), &reason);
         }
         self.finish(CloseCause::Protocol(error), false);
-        Step::Stop
     }
 
     /// A local timer ended the connection: send `code` (if still open) and
@@ -466,6 +487,9 @@ impl DataKind {
         }
     }
 }
+
+/// Pongs that may wait in the queue before only the latest ping is answered.
+const MAX_QUEUED_PONGS: u8 = 16;
 
 /// A length known to fit in memory: frame lengths are bounded by
 /// `max_frame_size` (a `usize`) before any payload is processed.

@@ -422,15 +422,18 @@ pub struct Connection {
     now: Instant,
     last_received: Instant,
     timers: TimerTable,
-    /// Keepalive: sequence number of the last ping, when it left, whether it
-    /// is still unanswered, and the last round-trip time (micros, 0 = none).
-    ping_seq: u32,
-    ping_outstanding: bool,
+    /// Keepalive: the sequence number carried by the last ping.
+    ping_seq: u16,
+    /// When the unanswered keepalive ping left; `Instant::MAX` when none is.
     ping_sent_at: Instant,
     /// Microseconds, saturating; 0 = none measured.
     last_rtt: u32,
     /// A keepalive ping is due to go out.
     keepalive_pending: bool,
+    /// Input is still processed (false after the peer's close or an error).
+    reading: bool,
+    /// Pong frames waiting in `queue`.
+    pongs_queued: u8,
     rx: Option<RxFrame>,
     /// Bytes left in the caller's buffer by the last `handle_read`.
     rx_seen: u32,
@@ -500,10 +503,11 @@ impl Connection {
             last_received: now,
             timers: TimerTable::default(),
             ping_seq: 0,
-            ping_outstanding: false,
-            ping_sent_at: now,
+            ping_sent_at: Instant::MAX,
             last_rtt: 0,
             keepalive_pending: false,
+            reading: true,
+            pongs_queued: 0,
             rx: None,
             rx_seen: 0,
             rx_msg: None,

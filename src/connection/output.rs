@@ -19,7 +19,7 @@ pub(crate) struct OutFrame {
 }
 
 impl OutFrame {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         usize::from(self.head_len) + self.payload.len()
     }
 }
@@ -38,6 +38,12 @@ pub(crate) enum Queued {
         payload: Bytes,
         rtt: Option<Duration>,
     },
+    /// Our pong for a ping (counted in `pongs_queued`).
+    PongFrame(OutFrame),
+    /// The peer's close frame: applied when polled, after the events before it.
+    PeerClose(CloseFrame),
+    /// A protocol error: applied when polled, after the events before it.
+    Fail(crate::ProtocolError),
 }
 
 /// Bytes to write to the transport: one frame's header and payload.
@@ -288,7 +294,7 @@ impl Connection {
     }
 
     /// Encodes a frame; a client masks the payload (in place when it owns it).
-    fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
+    pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
         let mask = self.mask.as_mut().map(|keys| keys.next_key());
         let header = FrameHeader {
             fin,
@@ -322,17 +328,13 @@ impl Connection {
     /// The next thing to do. Call it after every input or command until it
     /// returns [`Output::Wait`].
     ///
-    /// Order: the pong owed for the latest ping, a due keepalive ping, then
-    /// queued frames and events in the order they arose, then (once the end is decided)
+    /// Order: a due keepalive ping, then queued frames (pongs included) and
+    /// events in the order they arose, then the answer to the latest ping of a
+    /// flood, then (once the end is decided)
     /// [`Output::Shutdown`] and finally [`Event::Closed`], exactly once.
     pub fn poll_output(&mut self) -> Output {
-        if let Some(payload) = self.pending_pong.take() {
-            let frame = self.encode(OpCode::Pong, true, *payload);
-            return self.transmit(frame);
-        }
         if self.keepalive_pending {
             self.keepalive_pending = false;
-            self.ping_outstanding = true;
             self.ping_sent_at = self.now;
             self.stats.pings_sent += 1;
             // RFC 6455 §5.5.2: a ping may carry application data; ours is a
@@ -353,12 +355,29 @@ impl Connection {
                     self.tx_bytes -= frame.len();
                     return self.transmit(frame);
                 }
+                Queued::PongFrame(frame) => {
+                    self.pongs_queued -= 1;
+                    self.tx_bytes -= frame.len();
+                    return self.transmit(frame);
+                }
+                Queued::PeerClose(frame) => {
+                    self.on_close_frame(frame);
+                    return self.poll_output();
+                }
+                Queued::Fail(error) => {
+                    self.apply_fail(error);
+                    return self.poll_output();
+                }
                 Queued::Message(message) => Event::Message(message),
                 Queued::Chunk { kind, data, fin } => Event::Chunk { kind, data, fin },
                 Queued::Ping(payload) => Event::Ping(payload),
                 Queued::Pong { payload, rtt } => Event::Pong { payload, rtt },
             };
             return Output::Event(event);
+        }
+        if let Some(payload) = self.pending_pong.take() {
+            let frame = self.encode(OpCode::Pong, true, *payload);
+            return self.transmit(frame);
         }
         if self.state == State::Finishing {
             if let Some(closing) = self.closing.as_mut()
@@ -386,7 +405,7 @@ impl Connection {
     /// The keepalive ping payload: a tag and the sequence number.
     pub(super) fn keepalive_payload(&self) -> [u8; 8] {
         let mut p = *b"wsm\0\0\0\0\0";
-        p[4..].copy_from_slice(&self.ping_seq.to_be_bytes());
+        p[4..].copy_from_slice(&u32::from(self.ping_seq).to_be_bytes());
         p
     }
 

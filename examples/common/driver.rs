@@ -1,0 +1,182 @@
+//! A blocking std driver for `wsmachine`, shared by the examples: one thread
+//! per connection, a read timeout for deadlines, `write_all` for transmits.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::Duration as StdDuration;
+
+use bytes::{Buf, BytesMut};
+use wsmachine::handshake::{HandshakeError, ServerHandshake};
+use wsmachine::{CloseInfo, Connection, Event, Instant, Output};
+
+/// Wall-clock time as a `wsmachine::Instant` since `epoch`.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock(std::time::Instant);
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock(std::time::Instant::now())
+    }
+
+    pub fn now(&self) -> Instant {
+        Instant::from_std(self.0, std::time::Instant::now())
+    }
+
+    /// How long from now until `at` (at least 1 ms: a zero read timeout is an error).
+    pub fn until(&self, at: Instant) -> StdDuration {
+        let now = self.now();
+        (at - now).max(StdDuration::from_millis(1))
+    }
+}
+
+/// Reads more bytes into `buf` within `timeout`. `Ok(None)` on timeout.
+pub fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Option<StdDuration>) -> io::Result<Option<usize>> {
+    stream.set_read_timeout(timeout)?;
+    let start = buf.len();
+    if buf.capacity() - start < 16 * 1024 {
+        buf.reserve(64 * 1024);
+    }
+    // Zero only the window we read into (at most 256 KiB), not the whole capacity.
+    let window = (buf.capacity() - start).min(256 * 1024);
+    buf.resize(start + window, 0);
+    let result = stream.read(&mut buf[start..]);
+    match result {
+        Ok(n) => {
+            buf.truncate(start + n);
+            Ok(Some(n))
+        }
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            buf.truncate(start);
+            Ok(None)
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// Writes a transmit with one `writev` where possible.
+pub fn write_transmit(stream: &mut TcpStream, mut t: wsmachine::Transmit) -> io::Result<()> {
+    while t.has_remaining() {
+        let mut slices = [io::IoSlice::new(&[]); 2];
+        let n = t.chunks_vectored(&mut slices);
+        let written = stream.write_vectored(&slices[..n])?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        t.advance(written);
+    }
+    Ok(())
+}
+
+/// What the application does with each event: it may send on `conn`.
+pub trait App {
+    fn on_event(&mut self, conn: &mut Connection, now: Instant, event: &Event);
+}
+
+impl<F: FnMut(&mut Connection, Instant, &Event)> App for F {
+    fn on_event(&mut self, conn: &mut Connection, now: Instant, event: &Event) {
+        self(conn, now, event)
+    }
+}
+
+/// Drives `conn` over `stream` until `Event::Closed`; `buf` may hold bytes
+/// already read (after the handshake head). Returns the close info, or an IO
+/// error if the socket failed in a way the protocol cannot describe.
+pub fn drive(
+    stream: &mut TcpStream,
+    conn: &mut Connection,
+    buf: &mut BytesMut,
+    clock: Clock,
+    app: &mut dyn App,
+    mut poll_app: impl FnMut(&mut Connection, Instant),
+    app_tick: Option<StdDuration>,
+) -> io::Result<CloseInfo> {
+    let mut shut_down = false;
+    if !buf.is_empty() {
+        conn.handle_read(clock.now(), buf);
+    }
+    loop {
+        // Drain: act on every output until the connection waits.
+        let until = loop {
+            match conn.poll_output() {
+                Output::Transmit(t) => {
+                    if let Err(e) = write_transmit(stream, t) {
+                        // The peer is gone: report what the protocol sees.
+                        conn.handle_eof(clock.now());
+                        if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
+                            eprintln!("write error: {e}");
+                        }
+                    }
+                }
+                Output::Shutdown => {
+                    shut_down = true;
+                    let _ = stream.shutdown(Shutdown::Write);
+                }
+                Output::Event(Event::Closed(info)) => {
+                    if shut_down {
+                        linger(stream);
+                    }
+                    return Ok(info);
+                }
+                Output::Event(event) => app.on_event(conn, clock.now(), &event),
+                Output::Wait { until } => break until,
+            }
+        };
+        let timeout = match (until.map(|at| clock.until(at)), app_tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match read_some(stream, buf, timeout) {
+            Ok(Some(0)) => conn.handle_eof(clock.now()),
+            Ok(Some(_)) => conn.handle_read(clock.now(), buf),
+            Ok(None) => conn.handle_timeout(clock.now()),
+            Err(_) => conn.handle_eof(clock.now()),
+        }
+        poll_app(conn, clock.now());
+    }
+}
+
+/// After our FIN, read and discard until the peer's FIN (or 2 s), so the
+/// kernel does not answer unread data with a RST that could destroy the
+/// close frame in flight.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.set_read_timeout(Some(StdDuration::from_secs(2)));
+    let mut sink = [0u8; 4096];
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Reads the server handshake head: `Ok(Ok(request))`, or the error to answer.
+pub fn read_request(
+    stream: &mut TcpStream,
+    handshake: &mut ServerHandshake,
+    buf: &mut BytesMut,
+    clock: Clock,
+) -> io::Result<Result<wsmachine::handshake::Request, HandshakeError>> {
+    loop {
+        match handshake.handle_read(clock.now(), buf) {
+            Ok(Some(request)) => return Ok(Ok(request)),
+            Ok(None) => {}
+            Err(e) => return Ok(Err(e)),
+        }
+        let timeout = handshake.poll_timeout().map(|at| clock.until(at));
+        match read_some(stream, buf, timeout)? {
+            Some(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Some(_) => {}
+            None => {
+                if let Err(e) = handshake.handle_timeout(clock.now()) {
+                    return Ok(Err(e));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! An echo server: every text and binary message comes back as it was sent.
+//!
+//! ```sh
+//! cargo run --release --example echo_server -- --addr 127.0.0.1:9001
+//! ```
+//!
+//! Flags (all optional): `--addr ADDR`, `--max-message-size BYTES`,
+//! `--max-frame-size BYTES`, `--origin ORIGIN` (repeatable allow-list),
+//! `--ping-interval-ms MS`, `--pong-timeout-ms MS`, `--idle-timeout-ms MS`,
+//! `--close-timeout-ms MS`, `--handshake-timeout-ms MS`.
+//!
+//! One thread per connection; one line on stdout per closed connection:
+//! peer address, close code, initiator, cause, duration.
+
+#[path = "common/driver.rs"]
+mod driver;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::BytesMut;
+use driver::{Clock, drive, read_request};
+use wsmachine::handshake::{Accept, HandshakeConfig, OriginPolicy, ServerHandshake};
+use wsmachine::{Config, Connection, Duration, Event, Instant};
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+struct Options {
+    addr: String,
+    config: Config,
+    handshake: HandshakeConfig,
+    origins: Vec<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        addr: "127.0.0.1:9001".into(),
+        config: Config::default().max_message_size(64 << 20).max_frame_size(64 << 20),
+        handshake: HandshakeConfig::default(),
+        origins: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || value.parse::<u64>().map_err(|_| format!("{flag}: not a number: {value}"));
+        let ms = || number().map(Duration::from_millis);
+        let c = &mut options.config;
+        match flag.as_str() {
+            "--addr" => options.addr = value.clone(),
+            "--max-message-size" => c.max_message_size = number()? as usize,
+            "--max-frame-size" => c.max_frame_size = number()? as usize,
+            "--origin" => options.origins.push(value.clone()),
+            "--ping-interval-ms" => c.ping_interval = Some(ms()?).filter(|d| !d.is_zero()),
+            "--pong-timeout-ms" => c.pong_timeout = ms()?,
+            "--idle-timeout-ms" => c.idle_timeout = Some(ms()?).filter(|d| !d.is_zero()),
+            "--close-timeout-ms" => c.close_timeout = ms()?,
+            "--handshake-timeout-ms" => {
+                options.handshake = options.handshake.clone().timeout(Some(ms()?).filter(|d| !d.is_zero()))
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            eprintln!("{e}\nusage: echo_server [--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
+                       [--origin ORIGIN]... [--ping-interval-ms MS] [--pong-timeout-ms MS] [--idle-timeout-ms MS] \
+                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(&options.addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind {}: {e}", options.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("echo server listening on ws://{}", listener.local_addr().map_or(options.addr.clone(), |a| a.to_string()));
+    let active = Arc::new(AtomicUsize::new(0));
+    let clock = Clock::new();
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        // Bound the threads: refuse rather than exhaust the machine.
+        if active.load(Ordering::Relaxed) >= 4096 {
+            drop(stream);
+            continue;
+        }
+        active.fetch_add(1, Ordering::Relaxed);
+        let (options, active) = (options.clone(), active.clone());
+        let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
+            serve(stream, &options, clock);
+            active.fetch_sub(1, Ordering::Relaxed);
+        });
+        if spawned.is_err() {
+            eprintln!("could not spawn a thread");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
+    let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = stream.set_nodelay(true);
+    // A peer that stops reading cannot block us forever.
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(30)));
+    let started = clock.now();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut handshake = ServerHandshake::new(options.handshake.clone(), started);
+    let request = match read_request(&mut stream, &mut handshake, &mut buf, clock) {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
+            let _ = stream.write_all(&e.response());
+            log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
+            return;
+        }
+        Err(e) => {
+            log(peer, &format!("handshake io: {e}"), started, clock.now());
+            return;
+        }
+    };
+    let policy = if options.origins.is_empty() {
+        OriginPolicy::AnyOrigin
+    } else {
+        OriginPolicy::allow_list(options.origins.iter().cloned())
+    };
+    if let Err(e) = policy.check(&request) {
+        let _ = stream.write_all(&e.response());
+        log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
+        return;
+    }
+    let response = match handshake.accept(&request, &Accept::new()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = stream.write_all(&e.response());
+            return;
+        }
+    };
+    if stream.write_all(&response).is_err() {
+        return;
+    }
+    let mut conn = Connection::server(options.config.clone(), clock.now());
+    let mut echo = |conn: &mut Connection, _now: Instant, event: &Event| {
+        if let Event::Message(message) = event {
+            // Zero copy: the payload goes back out as the same `Bytes`.
+            if let Err(e) = conn.send(message.clone()) {
+                eprintln!("{peer}: echo refused: {e}");
+            }
+        }
+    };
+    match drive(&mut stream, &mut conn, &mut buf, clock, &mut echo, |_, _| {}, None) {
+        Ok(info) => {
+            let line = format!(
+                "code={} initiator={:?} cause={} clean={}",
+                info.code().0,
+                info.initiator,
+                cause(&info.cause),
+                info.clean
+            );
+            log(peer, &line, started, clock.now());
+        }
+        Err(e) => log(peer, &format!("io error: {e}"), started, clock.now()),
+    }
+}
+
+fn cause(cause: &wsmachine::CloseCause) -> String {
+    match cause {
+        wsmachine::CloseCause::Protocol(e) => format!("Protocol({e})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
+    let line = format!("closed peer={peer} {what} duration_ms={}\n", (now - started).as_millis());
+    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+}
