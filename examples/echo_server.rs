@@ -49,12 +49,13 @@ fn parse_args() -> Result<Options, String> {
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let number = || value.parse::<u64>().map_err(|_| format!("{flag}: not a number: {value}"));
+        let size = || value.parse::<usize>().map_err(|_| format!("{flag}: not a size: {value}"));
         let ms = || number().map(Duration::from_millis);
         let c = &mut options.config;
         match flag.as_str() {
             "--addr" => options.addr = value.clone(),
-            "--max-message-size" => c.max_message_size = number()? as usize,
-            "--max-frame-size" => c.max_frame_size = number()? as usize,
+            "--max-message-size" => c.max_message_size = size()?,
+            "--max-frame-size" => c.max_frame_size = size()?,
             "--origin" => options.origins.push(value.clone()),
             "--ping-interval-ms" => c.ping_interval = Some(ms()?).filter(|d| !d.is_zero()),
             "--pong-timeout-ms" => c.pong_timeout = ms()?,
