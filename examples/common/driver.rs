@@ -180,3 +180,51 @@ pub fn read_request(
         }
     }
 }
+
+/// Entropy for examples without an RNG dependency: `RandomState` keys come
+/// from the OS. Production code should use a CSPRNG (e.g. `getrandom`).
+pub fn entropy<const N: usize>() -> [u8; N] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; N];
+    for chunk in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        let bytes = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    out
+}
+
+/// Connects to `url` (ws://host:port/path), performs the client handshake and
+/// returns the stream, the connection and any bytes already read after the head.
+pub fn connect(
+    url: &str,
+    config: wsmachine::Config,
+    clock: Clock,
+) -> Result<(TcpStream, Connection, BytesMut), String> {
+    use wsmachine::handshake::{ClientHandshake, ClientRequest, HandshakeConfig};
+    let request = ClientRequest::from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    if request.is_secure() {
+        return Err("wss:// needs TLS, which these examples do not include".into());
+    }
+    let mut stream = TcpStream::connect((request.host(), request.port())).map_err(|e| format!("connect {url}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut handshake = ClientHandshake::new(HandshakeConfig::default(), clock.now(), &request, entropy());
+    stream.write_all(handshake.request_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        match handshake.handle_read(clock.now(), &mut buf) {
+            Ok(Some(_response)) => break,
+            Ok(None) => {}
+            Err(e) => return Err(format!("handshake: {e}")),
+        }
+        let timeout = handshake.poll_timeout().map(|at| clock.until(at));
+        match read_some(&mut stream, &mut buf, timeout).map_err(|e| format!("read: {e}"))? {
+            Some(0) => return Err("connection closed during the handshake".into()),
+            Some(_) => {}
+            None => handshake.handle_timeout(clock.now()).map_err(|e| format!("handshake: {e}"))?,
+        }
+    }
+    let conn = Connection::client(config, clock.now(), entropy());
+    Ok((stream, conn, buf))
+}
