@@ -16,7 +16,9 @@ use wsmachine::{Config, Connection, Event, Instant};
 const AGENT: &str = "wsmachine";
 
 fn config() -> Config {
-    Config::default().max_message_size(64 << 20).max_frame_size(64 << 20)
+    Config::default()
+        .max_message_size(64 << 20)
+        .max_frame_size(64 << 20)
 }
 
 /// Runs one connection to `url` and returns the text messages it received.
@@ -33,7 +35,16 @@ fn run(url: &str, clock: Clock, echo: bool) -> Result<Vec<String>, String> {
             }
         }
     };
-    drive(&mut stream, &mut conn, &mut buf, clock, &mut app, |_, _| {}, None).map_err(|e| e.to_string())?;
+    drive(
+        &mut stream,
+        &mut conn,
+        &mut buf,
+        clock,
+        &mut app,
+        |_, _| {},
+        None,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(texts)
 }
 
@@ -54,7 +65,11 @@ fn main() -> ExitCode {
     };
     eprintln!("running {count} cases");
     for case in 1..=count {
-        if let Err(e) = run(&format!("{base}/runCase?case={case}&agent={AGENT}"), clock, true) {
+        if let Err(e) = run(
+            &format!("{base}/runCase?case={case}&agent={AGENT}"),
+            clock,
+            true,
+        ) {
             eprintln!("case {case}: {e}");
         }
     }

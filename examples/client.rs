@@ -18,7 +18,9 @@ use driver::{Clock, connect, drive};
 use wsmachine::{CloseCode, Config, Connection, Event, Instant, Message};
 
 fn main() -> ExitCode {
-    let url = std::env::args().nth(1).unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
+    let url = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001/".into());
     let clock = Clock::new();
     let config = Config::default().ping_interval(Some(wsmachine::Duration::from_secs(20)));
     let (mut stream, mut conn, mut buf) = match connect(&url, config, clock) {
@@ -61,10 +63,22 @@ fn main() -> ExitCode {
             }
         }
     };
-    match drive(&mut stream, &mut conn, &mut buf, clock, &mut print, feed, Some(Duration::from_millis(20))) {
+    match drive(
+        &mut stream,
+        &mut conn,
+        &mut buf,
+        clock,
+        &mut print,
+        feed,
+        Some(Duration::from_millis(20)),
+    ) {
         Ok(info) => {
             eprintln!("closed: {info}");
-            if info.clean { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if info.clean {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("io error: {e}");

@@ -38,7 +38,9 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         addr: "127.0.0.1:9001".into(),
-        config: Config::default().max_message_size(64 << 20).max_frame_size(64 << 20),
+        config: Config::default()
+            .max_message_size(64 << 20)
+            .max_frame_size(64 << 20),
         handshake: HandshakeConfig::default(),
         origins: Vec::new(),
     };
@@ -48,8 +50,16 @@ fn parse_args() -> Result<Options, String> {
             return Err(String::new());
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || value.parse::<u64>().map_err(|_| format!("{flag}: not a number: {value}"));
-        let size = || value.parse::<usize>().map_err(|_| format!("{flag}: not a size: {value}"));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {value}"))
+        };
+        let size = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{flag}: not a size: {value}"))
+        };
         let ms = || number().map(Duration::from_millis);
         let c = &mut options.config;
         match flag.as_str() {
@@ -62,7 +72,10 @@ fn parse_args() -> Result<Options, String> {
             "--idle-timeout-ms" => c.idle_timeout = Some(ms()?).filter(|d| !d.is_zero()),
             "--close-timeout-ms" => c.close_timeout = ms()?,
             "--handshake-timeout-ms" => {
-                options.handshake = options.handshake.clone().timeout(Some(ms()?).filter(|d| !d.is_zero()))
+                options.handshake = options
+                    .handshake
+                    .clone()
+                    .timeout(Some(ms()?).filter(|d| !d.is_zero()))
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -74,9 +87,11 @@ fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(o) => Arc::new(o),
         Err(e) => {
-            eprintln!("{e}\nusage: echo_server [--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
+            eprintln!(
+                "{e}\nusage: echo_server [--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
                        [--origin ORIGIN]... [--ping-interval-ms MS] [--pong-timeout-ms MS] [--idle-timeout-ms MS] \
-                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]");
+                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -87,7 +102,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    eprintln!("echo server listening on ws://{}", listener.local_addr().map_or(options.addr.clone(), |a| a.to_string()));
+    eprintln!(
+        "echo server listening on ws://{}",
+        listener
+            .local_addr()
+            .map_or(options.addr.clone(), |a| a.to_string())
+    );
     let active = Arc::new(AtomicUsize::new(0));
     let clock = Clock::new();
     for stream in listener.incoming() {
@@ -99,10 +119,12 @@ fn main() -> ExitCode {
         }
         active.fetch_add(1, Ordering::Relaxed);
         let (options, active) = (options.clone(), active.clone());
-        let spawned = std::thread::Builder::new().stack_size(256 * 1024).spawn(move || {
-            serve(stream, &options, clock);
-            active.fetch_sub(1, Ordering::Relaxed);
-        });
+        let spawned = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                serve(stream, &options, clock);
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
         if spawned.is_err() {
             eprintln!("could not spawn a thread");
         }
@@ -111,7 +133,9 @@ fn main() -> ExitCode {
 }
 
 fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
-    let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let _ = stream.set_nodelay(true);
     // A peer that stops reading cannot block us forever.
     let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(30)));
@@ -122,7 +146,12 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
         Ok(Ok(request)) => request,
         Ok(Err(e)) => {
             let _ = stream.write_all(&e.response());
-            log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
+            log(
+                peer,
+                &format!("handshake rejected: {} {e}", e.status()),
+                started,
+                clock.now(),
+            );
             return;
         }
         Err(e) => {
@@ -137,7 +166,12 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
     };
     if let Err(e) = policy.check(&request) {
         let _ = stream.write_all(&e.response());
-        log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
+        log(
+            peer,
+            &format!("handshake rejected: {} {e}", e.status()),
+            started,
+            clock.now(),
+        );
         return;
     }
     let response = match handshake.accept(&request, &Accept::new()) {
@@ -159,7 +193,15 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
             }
         }
     };
-    match drive(&mut stream, &mut conn, &mut buf, clock, &mut echo, |_, _| {}, None) {
+    match drive(
+        &mut stream,
+        &mut conn,
+        &mut buf,
+        clock,
+        &mut echo,
+        |_, _| {},
+        None,
+    ) {
         Ok(info) => {
             let line = format!(
                 "code={} initiator={:?} cause={} clean={}",
@@ -182,6 +224,9 @@ fn cause(cause: &wsmachine::CloseCause) -> String {
 }
 
 fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
-    let line = format!("closed peer={peer} {what} duration_ms={}\n", (now - started).as_millis());
+    let line = format!(
+        "closed peer={peer} {what} duration_ms={}\n",
+        (now - started).as_millis()
+    );
     let _ = std::io::stdout().lock().write_all(line.as_bytes());
 }

@@ -101,10 +101,9 @@ pub enum SendError {
     /// A whole message was sent while a fragmented message is open.
     #[error("a fragmented message is in progress; finish it first")]
     FragmentInProgress,
-    /// A continuation fragment was sent with no fragmented message open, or
-    /// with a different data kind than the one it continues.
-    #[error("no fragmented message of this kind is in progress")]
-    NoFragmentInProgress,
+    /// A fragment of another data kind than the open fragmented message.
+    #[error("the open fragmented message is of the other kind (text or binary)")]
+    FragmentKindMismatch,
     /// A ping payload over 125 bytes (RFC 6455 §5.5).
     #[error("control frame payload of {0} bytes (max 125)")]
     ControlTooLong(usize),

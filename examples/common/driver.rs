@@ -32,7 +32,11 @@ impl Clock {
 }
 
 /// Reads more bytes into `buf` within `timeout`. `Ok(None)` on timeout.
-pub fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Option<StdDuration>) -> io::Result<Option<usize>> {
+pub fn read_some(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    timeout: Option<StdDuration>,
+) -> io::Result<Option<usize>> {
     stream.set_read_timeout(timeout)?;
     let start = buf.len();
     if buf.capacity() - start < 16 * 1024 {
@@ -47,7 +51,12 @@ pub fn read_some(stream: &mut TcpStream, buf: &mut BytesMut, timeout: Option<Std
             buf.truncate(start + n);
             Ok(Some(n))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             buf.truncate(start);
             Ok(None)
         }
@@ -107,7 +116,9 @@ pub fn drive(
                     if let Err(e) = write_transmit(stream, t) {
                         // The peer is gone: report what the protocol sees.
                         conn.handle_eof(clock.now());
-                        if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
+                        if e.kind() != io::ErrorKind::BrokenPipe
+                            && e.kind() != io::ErrorKind::ConnectionReset
+                        {
                             eprintln!("write error: {e}");
                         }
                     }
@@ -188,7 +199,11 @@ pub fn entropy<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     for chunk in out.chunks_mut(8) {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
         let bytes = h.finish().to_le_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
@@ -207,10 +222,14 @@ pub fn connect(
     if request.is_secure() {
         return Err("wss:// needs TLS, which these examples do not include".into());
     }
-    let mut stream = TcpStream::connect((request.host(), request.port())).map_err(|e| format!("connect {url}: {e}"))?;
+    let mut stream = TcpStream::connect((request.host(), request.port()))
+        .map_err(|e| format!("connect {url}: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let mut handshake = ClientHandshake::new(HandshakeConfig::default(), clock.now(), &request, entropy());
-    stream.write_all(handshake.request_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut handshake =
+        ClientHandshake::new(HandshakeConfig::default(), clock.now(), &request, entropy());
+    stream
+        .write_all(handshake.request_bytes())
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
         match handshake.handle_read(clock.now(), &mut buf) {
@@ -222,7 +241,9 @@ pub fn connect(
         match read_some(&mut stream, &mut buf, timeout).map_err(|e| format!("read: {e}"))? {
             Some(0) => return Err("connection closed during the handshake".into()),
             Some(_) => {}
-            None => handshake.handle_timeout(clock.now()).map_err(|e| format!("handshake: {e}"))?,
+            None => handshake
+                .handle_timeout(clock.now())
+                .map_err(|e| format!("handshake: {e}"))?,
         }
     }
     let conn = Connection::client(config, clock.now(), entropy());

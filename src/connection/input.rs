@@ -46,6 +46,14 @@ impl Connection {
             self.on_receive(now);
         }
         let start = buf.len();
+        if self.queue.is_empty() && self.rx.is_none() && buf.len() >= 256 {
+            // Many small frames in one read: size the queue once instead of
+            // growing it by doubling (a cheap walk over the headers).
+            let frames = count_whole_frames(buf, 4096);
+            if frames > 4 {
+                self.queue.reserve_exact(frames);
+            }
+        }
         loop {
             match self.step(buf) {
                 Step::Continue => {}
@@ -69,6 +77,17 @@ impl Connection {
     /// ends cleanly here (RFC 6455 §7.1.1: the server closes TCP first).
     pub fn handle_eof(&mut self, now: Instant) {
         self.advance_clock(now);
+        if !self.reading && matches!(self.state, State::Open | State::CloseSent) {
+            // A close frame or an error read before the FIN is still waiting
+            // behind earlier events: the FIN takes effect after it.
+            self.queue.push_back(Queued::Eof);
+            return;
+        }
+        self.apply_eof();
+    }
+
+    /// The transport ended (in order with what was read before it).
+    pub(super) fn apply_eof(&mut self) {
         match self.state {
             State::Open => {
                 self.closing_mut(Initiator::Remote);
@@ -344,7 +363,9 @@ impl Connection {
                 // in order. Past MAX_QUEUED_PONGS unsent pongs, only the most
                 // recent ping is answered (§5.5.3 allows it), so a ping flood
                 // cannot grow memory.
-                if self.auto_pong && self.state == State::Open {
+                // §5.5.2: "unless it already received a Close frame": after
+                // sending ours, pings are still answered.
+                if self.auto_pong && matches!(self.state, State::Open | State::CloseSent) {
                     if self.pongs_queued < MAX_QUEUED_PONGS {
                         self.pongs_queued += 1;
                         let frame = self.encode(OpCode::Pong, true, payload.clone());
@@ -391,22 +412,33 @@ impl Connection {
         if !matches!(self.state, State::Open | State::CloseSent) {
             return;
         }
+        // §5.5.3 lets a flood go unanswered but for the most recent ping:
+        // answer it before the close reply.
+        if let Some(payload) = self.pending_pong.take() {
+            let frame = self.encode(OpCode::Pong, true, *payload);
+            self.tx_bytes += frame.len();
+            self.queue.push_back(Queued::Frame(frame));
+        }
         if self.state == State::Open {
             // RFC 6455 §5.5.1: reply with a Close, typically echoing the code.
-            let reply = if frame.code == CloseCode::NO_STATUS { None } else { Some(frame.code) };
+            let reply = if frame.code == CloseCode::NO_STATUS {
+                None
+            } else {
+                Some(frame.code)
+            };
             self.queue_close(Initiator::Remote, reply, "");
             self.closing_mut(Initiator::Remote).received = Some(frame);
         } else {
             self.closing_mut(Initiator::Local).received = Some(frame);
         }
-        self.pending_pong = None;
         match self.role {
             // RFC 6455 §7.1.1: the server closes the TCP connection first.
             Role::Server => self.finish(CloseCause::Handshake, true),
             Role::Client => {
                 self.state = State::AwaitingEof;
                 self.timers.stop_all();
-                self.timers.set_close(self.now + super::from_millis(self.limits.close_timeout));
+                self.timers
+                    .set_close(self.now + super::from_millis(self.limits.close_timeout));
                 self.rx = None;
                 self.rx_msg = None;
             }
@@ -486,6 +518,29 @@ impl DataKind {
             DataKind::Binary
         }
     }
+}
+
+/// Counts the complete frames at the front of `buf`, up to `max`.
+fn count_whole_frames(buf: &[u8], max: usize) -> usize {
+    let mut at = 0;
+    let mut count = 0;
+    while count < max {
+        let Ok(Some((header, len))) = FrameHeader::decode(&buf[at..]) else {
+            break;
+        };
+        let Some(end) = usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|p| (at + len).checked_add(p))
+        else {
+            break;
+        };
+        if end > buf.len() {
+            break;
+        }
+        at = end;
+        count += 1;
+    }
+    count
 }
 
 /// Pongs that may wait in the queue before only the latest ping is answered.

@@ -44,6 +44,8 @@ pub(crate) enum Queued {
     PeerClose(CloseFrame),
     /// A protocol error: applied when polled, after the events before it.
     Fail(crate::ProtocolError),
+    /// The transport ended after a pending close or error: applied in order.
+    Eof,
 }
 
 /// Bytes to write to the transport: one frame's header and payload.
@@ -189,7 +191,7 @@ impl Connection {
                 Default::default(),
             ),
             Some((open, utf8)) if open == kind => (OpCode::Continuation, utf8),
-            Some(_) => return Err(SendError::NoFragmentInProgress),
+            Some(_) => return Err(SendError::FragmentKindMismatch),
         };
         if kind == DataKind::Text && (utf8.feed(&payload).is_err() || (fin && !utf8.is_complete()))
         {
@@ -366,6 +368,10 @@ impl Connection {
                 }
                 Queued::Fail(error) => {
                     self.apply_fail(error);
+                    return self.poll_output();
+                }
+                Queued::Eof => {
+                    self.apply_eof();
                     return self.poll_output();
                 }
                 Queued::Message(message) => Event::Message(message),

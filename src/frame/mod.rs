@@ -83,8 +83,9 @@ impl FrameHeader {
     ///
     /// `Ok(None)` means more bytes are needed; `Ok(Some((header, len)))` gives
     /// the header and how many bytes it took. Rules that need no context are
-    /// checked here, in wire order: reserved opcodes, control frames that are
-    /// fragmented or longer than 125 bytes, and the 64-bit length's top bit.
+    /// checked here, in wire order: reserved opcodes, fragmented control
+    /// frames, the 64-bit length's top bit, and control frames longer than 125
+    /// bytes (once the length is known).
     /// RSV bits, masking direction and limits depend on the connection and are
     /// left to the caller.
     pub fn decode(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
@@ -94,15 +95,9 @@ impl FrameHeader {
         let opcode = OpCode::from_u8(b0 & 0x0F)?;
         let masked = b1 & 0x80 != 0;
         let len7 = b1 & 0x7F;
-        if opcode.is_control() {
-            // RFC 6455 §5.5: control frames MUST NOT be fragmented and MUST have
-            // a payload length of 125 bytes or less.
-            if !fin {
-                return Err(ProtocolError::FragmentedControl);
-            }
-            if len7 > 125 {
-                return Err(ProtocolError::ControlTooLong(u64::from(len7)));
-            }
+        // RFC 6455 §5.5: control frames MUST NOT be fragmented.
+        if opcode.is_control() && !fin {
+            return Err(ProtocolError::FragmentedControl);
         }
         let (payload_len, mut at) = match len7 {
             126 => {
@@ -126,6 +121,10 @@ impl FrameHeader {
             }
             n => (u64::from(n), 2),
         };
+        // RFC 6455 §5.5: control frames carry 125 bytes of payload or less.
+        if opcode.is_control() && payload_len > 125 {
+            return Err(ProtocolError::ControlTooLong(payload_len));
+        }
         let mask = if masked {
             let Some(k) = buf.get(at..at + 4) else {
                 return Ok(None);
