@@ -96,7 +96,7 @@ fn read_frame(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<(u8, Vec<
     let mut chunk = [0u8; 4096];
     loop {
         if let Ok(Some((h, n))) = FrameHeader::decode(pending) {
-            let len = h.payload_len as usize;
+            let len = usize::try_from(h.payload_len).unwrap();
             if pending.len() >= n + len {
                 let payload = pending[n..n + len].to_vec();
                 pending.drain(..n + len);
