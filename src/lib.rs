@@ -16,6 +16,7 @@ mod connection;
 mod error;
 pub mod frame;
 mod message;
+pub mod reconnect;
 #[cfg(feature = "sim")]
 pub mod sim;
 mod utf8;

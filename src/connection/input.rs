@@ -165,7 +165,13 @@ impl Connection {
                 Ok(None) => return Step::NeedMore,
                 Err(e) => return self.fail(e),
                 Ok(Some((header, len))) => {
-                    if let Err(e) = self.check_header(&header) {
+                    if let Err(e) = self.check_frame(&header) {
+                        return self.fail(e);
+                    }
+                    if let Some(step) = self.whole_message_fast_path(&header, len, buf) {
+                        return step;
+                    }
+                    if let Err(e) = self.open_message(&header) {
                         return self.fail(e);
                     }
                     buf.advance(len);
@@ -198,8 +204,34 @@ impl Connection {
         self.on_data(frame, buf)
     }
 
-    /// The header rules that depend on the role, the limits and the open message.
-    fn check_header(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
+    /// The common case, taken without touching the reassembly state: a whole
+    /// single-frame message is in the buffer. `None` when it does not apply.
+    fn whole_message_fast_path(&mut self, h: &FrameHeader, head_len: usize, buf: &mut BytesMut) -> Option<Step> {
+        let kind = match h.opcode {
+            OpCode::Text => DataKind::Text,
+            OpCode::Binary => DataKind::Binary,
+            _ => return None,
+        };
+        let len = usize::try_from(h.payload_len).ok()?;
+        if !h.fin
+            || self.delivery != Delivery::Messages
+            || self.rx_msg.is_some()
+            || h.payload_len > self.limits.max_message
+            || buf.len() - head_len < len
+        {
+            return None;
+        }
+        buf.advance(head_len);
+        self.stats.frames_in += 1;
+        let mut payload = buf.split_to(len);
+        if let Some(key) = h.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        Some(self.deliver(kind, payload.freeze()))
+    }
+
+    /// The header rules that depend on the role and the frame limit.
+    fn check_frame(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them.
         if h.rsv != 0 {
             return Err(ProtocolError::ReservedBits);
@@ -218,6 +250,12 @@ impl Connection {
                 limit: self.limits.max_frame,
             });
         }
+        Ok(())
+    }
+
+    /// The message rules of a data frame header (fragmentation, message
+    /// limit); opens the message for a first frame.
+    fn open_message(&mut self, h: &FrameHeader) -> Result<(), ProtocolError> {
         let kind = match h.opcode {
             OpCode::Continuation => None,
             OpCode::Text => Some(DataKind::Text),
