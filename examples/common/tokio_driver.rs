@@ -1,0 +1,175 @@
+//! Pieces of a tokio driver for `wsmachine`, shared by the tokio examples:
+//! the clock conversion, draining `poll_output` onto a socket, reading into
+//! the caller's `BytesMut`, and sleeping until an optional deadline.
+//!
+//! The connection loop itself (`tokio::select!` between a read and the
+//! deadline) is written out in each example, because it is what they show.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::future::pending;
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use wsmachine::{CloseInfo, Connection, Event, Instant, Output};
+
+/// How long a single write may block on a peer that stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Converts between tokio's clock and `wsmachine::Instant`.
+///
+/// The core never reads a clock: every `now` it gets and every deadline it
+/// returns is a `wsmachine::Instant`, a count of microseconds since an epoch
+/// the caller picks. Here the epoch is the `tokio::time::Instant` at which the
+/// clock was created (process start), so:
+///
+/// - tokio → wsmachine: `now = micros(tokio_now - epoch)`;
+/// - wsmachine → tokio: `deadline = epoch + until.since_epoch()`, for
+///   `tokio::time::sleep_until`.
+///
+/// Using `tokio::time::Instant` (not `std::time::Instant`) keeps the examples
+/// correct under tokio's paused test clock too.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    epoch: tokio::time::Instant,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The current time as the core sees it.
+    pub fn now(&self) -> Instant {
+        self.core_instant(tokio::time::Instant::now())
+    }
+
+    /// tokio → wsmachine: microseconds since the epoch (saturating).
+    pub fn core_instant(&self, at: tokio::time::Instant) -> Instant {
+        let since_epoch = at.saturating_duration_since(self.epoch);
+        Instant::from_micros(u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// wsmachine → tokio: the instant to pass to `sleep_until`.
+    pub fn tokio_instant(&self, at: Instant) -> tokio::time::Instant {
+        self.epoch
+            .checked_add(at.since_epoch())
+            // `Instant::MAX` ("never") may not fit: a far future does.
+            .unwrap_or_else(|| self.epoch + Duration::from_secs(86_400 * 365 * 30))
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one (for a `select!` branch).
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => pending().await,
+    }
+}
+
+/// Reads more bytes into `buf` (appending). `Ok(0)` is the peer's FIN.
+/// Cancel-safe, like `read_buf`: a cancelled read loses nothing.
+pub async fn read_more<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < 4 * 1024 {
+        buf.reserve(64 * 1024);
+    }
+    stream.read_buf(buf).await
+}
+
+/// Where `drain` stopped.
+#[derive(Debug)]
+pub enum Drained {
+    /// Nothing to do until input, a command or this deadline (`None`: no timer).
+    Wait(Option<Instant>),
+    /// The connection is over.
+    Closed(CloseInfo),
+}
+
+/// Acts on every output of `conn` until it says `Wait` or `Closed`: writes
+/// transmits, shuts the write side down on `Shutdown` (setting `shut_down`),
+/// and hands other events to `on_event`, which may send on `conn`.
+///
+/// A failed write means the peer is gone: the connection is told so with
+/// `handle_eof`, and reports it in its `Closed`.
+pub async fn drain<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    conn: &mut Connection,
+    clock: &Clock,
+    shut_down: &mut bool,
+    mut on_event: impl FnMut(&mut Connection, Event),
+) -> Drained {
+    loop {
+        match conn.poll_output() {
+            Output::Transmit(mut transmit) => {
+                // `Transmit` is a `bytes::Buf` (header + payload, no copy).
+                let written =
+                    tokio::time::timeout(WRITE_TIMEOUT, stream.write_all_buf(&mut transmit)).await;
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        if !matches!(
+                            e.kind(),
+                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                        ) {
+                            eprintln!("write error: {e}");
+                        }
+                        conn.handle_eof(clock.now());
+                    }
+                    Err(_elapsed) => {
+                        eprintln!("write timed out: the peer stopped reading");
+                        conn.handle_eof(clock.now());
+                    }
+                }
+            }
+            Output::Shutdown => {
+                *shut_down = true;
+                // For a TcpStream: shutdown(Write), our FIN.
+                let _ = stream.shutdown().await;
+            }
+            Output::Event(Event::Closed(info)) => return Drained::Closed(info),
+            Output::Event(event) => on_event(conn, event),
+            Output::Wait { until } => return Drained::Wait(until),
+        }
+    }
+}
+
+/// After our FIN, read and discard until the peer's FIN (or 2 s), so the
+/// kernel does not answer unread data with a RST that could destroy the
+/// close frame in flight.
+pub async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Entropy for examples without an RNG dependency: `RandomState` keys come
+/// from the OS. Production code should use a CSPRNG (e.g. `getrandom`) for
+/// the handshake nonce and the masking seed.
+pub fn entropy<const N: usize>() -> [u8; N] {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; N];
+    for chunk in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let bytes = h.finish().to_le_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+    out
+}

@@ -1,0 +1,274 @@
+//! An echo server on tokio: every text and binary message comes back as it
+//! was sent.
+//!
+//! ```sh
+//! cargo run --release --example tokio_echo_server -- --addr 127.0.0.1:9002
+//! ```
+//!
+//! Flags (all optional): `--addr ADDR` (default 127.0.0.1:9002),
+//! `--max-message-size BYTES`, `--max-frame-size BYTES`,
+//! `--ping-interval-ms MS`, `--pong-timeout-ms MS`, `--idle-timeout-ms MS`,
+//! `--close-timeout-ms MS`, `--handshake-timeout-ms MS`.
+//!
+//! What it shows: how to drive the sans-IO core from `tokio::net` on a
+//! single-threaded runtime, one task per connection. The core never sleeps
+//! and never reads a clock; the driver converts between `tokio::time::Instant`
+//! and `wsmachine::Instant` (microseconds since a process epoch, see
+//! `Clock` in `common/tokio_driver.rs`) and, in each task,
+//!
+//! 1. reads the upgrade request with `read_buf` into a `BytesMut` until
+//!    `ServerHandshake::handle_read` returns it, then writes the `101`;
+//! 2. loops: drain `poll_output` (write transmits, `shutdown()` on
+//!    `Shutdown`, echo messages with `conn.send`), then `tokio::select!`
+//!    between reading more bytes and `sleep_until` the deadline of
+//!    `Output::Wait { until }`, converted to a `tokio::time::Instant`.
+//!
+//! One line on stdout per closed connection: peer address, close code,
+//! initiator, cause, duration.
+
+#[path = "common/tokio_driver.rs"]
+mod tokio_driver;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_driver::{Clock, Drained, drain, linger, read_more, sleep_until};
+use wsmachine::handshake::{Accept, HandshakeConfig, ServerHandshake};
+use wsmachine::{CloseInfo, Config, Connection, Duration, Event, Instant};
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+struct Options {
+    addr: String,
+    config: Config,
+    handshake: HandshakeConfig,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        addr: "127.0.0.1:9002".into(),
+        config: Config::default()
+            .max_message_size(64 << 20)
+            .max_frame_size(64 << 20),
+        handshake: HandshakeConfig::default(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {value}"))
+        };
+        let size = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{flag}: not a size: {value}"))
+        };
+        let ms = || number().map(Duration::from_millis);
+        let c = &mut options.config;
+        match flag.as_str() {
+            "--addr" => options.addr = value.clone(),
+            "--max-message-size" => c.max_message_size = size()?,
+            "--max-frame-size" => c.max_frame_size = size()?,
+            "--ping-interval-ms" => c.ping_interval = Some(ms()?).filter(|d| !d.is_zero()),
+            "--pong-timeout-ms" => c.pong_timeout = ms()?,
+            "--idle-timeout-ms" => c.idle_timeout = Some(ms()?).filter(|d| !d.is_zero()),
+            "--close-timeout-ms" => c.close_timeout = ms()?,
+            "--handshake-timeout-ms" => {
+                options.handshake = options
+                    .handshake
+                    .clone()
+                    .timeout(Some(ms()?).filter(|d| !d.is_zero()))
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            eprintln!(
+                "{e}\nusage: tokio_echo_server [--addr ADDR] [--max-message-size BYTES] \
+                 [--max-frame-size BYTES] [--ping-interval-ms MS] [--pong-timeout-ms MS] \
+                 [--idle-timeout-ms MS] [--close-timeout-ms MS] [--handshake-timeout-ms MS]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match TcpListener::bind(&options.addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bind {}: {e}", options.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "tokio echo server listening on ws://{}",
+        listener
+            .local_addr()
+            .map_or(options.addr.clone(), |a| a.to_string())
+    );
+    // One epoch for the process: every connection's `now` counts from it.
+    let clock = Clock::new();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // E.g. out of file descriptors: do not spin.
+                eprintln!("accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve(stream, peer, options.clone(), clock));
+    }
+}
+
+/// One connection: the upgrade handshake, then the echo loop.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<Options>, clock: Clock) {
+    let started = clock.now();
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+
+    // 1. The handshake: read until the request head is complete, or fail.
+    let mut handshake = ServerHandshake::new(options.handshake.clone(), started);
+    let request = loop {
+        match handshake.handle_read(clock.now(), &mut buf) {
+            Ok(Some(request)) => break request,
+            Ok(None) => {}
+            Err(e) => {
+                let _ = stream.write_all(&e.response()).await;
+                log(
+                    peer,
+                    &format!("handshake rejected: {} {e}", e.status()),
+                    started,
+                    clock.now(),
+                );
+                return;
+            }
+        }
+        let deadline = handshake.poll_timeout().map(|at| clock.tokio_instant(at));
+        tokio::select! {
+            read = read_more(&mut stream, &mut buf) => match read {
+                Ok(0) => {
+                    log(peer, "closed during the handshake", started, clock.now());
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log(peer, &format!("handshake io: {e}"), started, clock.now());
+                    return;
+                }
+            },
+            () = sleep_until(deadline) => {
+                // Times out with 408 if the head is still incomplete.
+                if let Err(e) = handshake.handle_timeout(clock.now()) {
+                    let _ = stream.write_all(&e.response()).await;
+                    log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
+                    return;
+                }
+            }
+        }
+    };
+    let response = match handshake.accept(&request, &Accept::new()) {
+        Ok(response) => response,
+        Err(e) => {
+            let _ = stream.write_all(&e.response()).await;
+            log(
+                peer,
+                &format!("handshake rejected: {} {e}", e.status()),
+                started,
+                clock.now(),
+            );
+            return;
+        }
+    };
+    if let Err(e) = stream.write_all(&response).await {
+        log(peer, &format!("handshake io: {e}"), started, clock.now());
+        return;
+    }
+
+    // 2. The connection. Bytes after the request head are its first frames.
+    let mut conn = Connection::server(options.config.clone(), clock.now());
+    if !buf.is_empty() {
+        conn.handle_read(clock.now(), &mut buf);
+    }
+    let mut shut_down = false;
+    let mut eof = false;
+    let info: CloseInfo = loop {
+        // Mutate, then drain until `Wait`: echo each message back.
+        let drained = drain(
+            &mut stream,
+            &mut conn,
+            &clock,
+            &mut shut_down,
+            |conn, event| {
+                if let Event::Message(message) = event {
+                    // Zero copy: the payload goes back out as the same `Bytes`.
+                    if let Err(e) = conn.send(message) {
+                        eprintln!("{peer}: echo refused: {e}");
+                    }
+                }
+            },
+        )
+        .await;
+        let until: Option<Instant> = match drained {
+            Drained::Wait(until) => until,
+            Drained::Closed(info) => break info,
+        };
+        // The core's deadline (µs since the epoch) as a tokio instant.
+        let deadline: Option<tokio::time::Instant> = until.map(|at| clock.tokio_instant(at));
+        tokio::select! {
+            read = read_more(&mut stream, &mut buf), if !eof => match read {
+                Ok(n) if n > 0 => conn.handle_read(clock.now(), &mut buf),
+                // 0 bytes: the peer's FIN. A reset is the same to the protocol.
+                _ => {
+                    eof = true;
+                    conn.handle_eof(clock.now());
+                }
+            },
+            // Keepalive ping, pong/idle/close timeouts: all in the core.
+            () = sleep_until(deadline) => conn.handle_timeout(clock.now()),
+        }
+    };
+    if shut_down && !eof {
+        linger(&mut stream).await;
+    }
+    let line = format!(
+        "code={} initiator={:?} cause={} clean={}",
+        info.code().0,
+        info.initiator,
+        cause(&info.cause),
+        info.clean
+    );
+    log(peer, &line, started, clock.now());
+}
+
+fn cause(cause: &wsmachine::CloseCause) -> String {
+    match cause {
+        wsmachine::CloseCause::Protocol(e) => format!("Protocol({e})"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
+    use std::io::Write;
+    let line = format!(
+        "closed peer={peer} {what} duration_ms={}\n",
+        (now - started).as_millis()
+    );
+    // Not `println!`: a closed stdout must not panic the task.
+    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+}
