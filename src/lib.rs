@@ -14,6 +14,8 @@ pub use time::{Duration, Instant};
 mod close;
 mod connection;
 mod error;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod frame;
 mod message;
 pub mod reconnect;
