@@ -5,77 +5,135 @@ use core::ops::Deref;
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use faststr::FastStr;
+
+use crate::utf8::InvalidUtf8;
 
 /// Immutable, cheaply clonable bytes that are valid UTF-8.
 ///
 /// Text payloads are handed out as `Utf8Bytes`: they share the read buffer's
 /// allocation (no copy) and deref to `str` without validating again.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Utf8Bytes(ByteString);
+#[derive(Clone)]
+pub struct Utf8Bytes(Inner);
+
+/// Two validated-string types over `Bytes`, both zero copy and both checked
+/// once on construction, without unsafe code of ours: short strings use
+/// `core::str::from_utf8` (cheapest for a few bytes), long ones simdutf8.
+#[derive(Clone)]
+enum Inner {
+    Short(ByteString),
+    Long(FastStr),
+}
+
+/// Below this many bytes the scalar validator wins.
+const SIMD_THRESHOLD: usize = 64;
+
+impl Default for Utf8Bytes {
+    fn default() -> Self {
+        Utf8Bytes::new()
+    }
+}
 
 impl Utf8Bytes {
     /// An empty string.
     pub const fn new() -> Self {
-        Utf8Bytes(ByteString::new())
+        Utf8Bytes(Inner::Short(ByteString::new()))
     }
 
     /// A string from a static `str`, without copying.
     pub const fn from_static(s: &'static str) -> Self {
-        Utf8Bytes(ByteString::from_static(s))
+        Utf8Bytes(Inner::Short(ByteString::from_static(s)))
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Inner::Short(s) => s,
+            Inner::Long(s) => s,
+        }
     }
 
-    /// The underlying bytes (shares the allocation).
-    pub fn as_bytes(&self) -> &Bytes {
-        self.0.as_bytes()
+    /// The UTF-8 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
     }
 
     /// Unwraps into the underlying bytes (no copy).
     pub fn into_bytes(self) -> Bytes {
-        self.0.into_bytes()
+        match self.0 {
+            Inner::Short(s) => s.into_bytes(),
+            Inner::Long(s) => s.into_bytes(),
+        }
+    }
+}
+
+impl PartialEq for Utf8Bytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Utf8Bytes {}
+
+impl PartialOrd for Utf8Bytes {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Utf8Bytes {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl core::hash::Hash for Utf8Bytes {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
     }
 }
 
 impl Deref for Utf8Bytes {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<str> for Utf8Bytes {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl AsRef<[u8]> for Utf8Bytes {
     fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.as_bytes()
     }
 }
 
 impl From<&str> for Utf8Bytes {
     fn from(s: &str) -> Self {
-        Utf8Bytes(ByteString::from(s))
+        Utf8Bytes(Inner::Short(ByteString::from(s)))
     }
 }
 
 impl From<alloc::string::String> for Utf8Bytes {
     fn from(s: alloc::string::String) -> Self {
-        Utf8Bytes(ByteString::from(s))
+        Utf8Bytes(Inner::Short(ByteString::from(s)))
     }
 }
 
 impl TryFrom<Bytes> for Utf8Bytes {
-    type Error = core::str::Utf8Error;
-    /// Validates `bytes` once and wraps them without copying.
+    type Error = InvalidUtf8;
+    /// Validates `bytes` once (SIMD) and wraps them without copying.
     fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
-        ByteString::try_from(bytes).map(Utf8Bytes)
+        let inner = if bytes.len() < SIMD_THRESHOLD {
+            Inner::Short(ByteString::try_from(bytes).map_err(|_| InvalidUtf8)?)
+        } else {
+            Inner::Long(FastStr::from_bytes(bytes).map_err(|_| InvalidUtf8)?)
+        };
+        Ok(Utf8Bytes(inner))
     }
 }
 
@@ -94,13 +152,13 @@ impl PartialEq<&str> for Utf8Bytes {
 impl fmt::Debug for Utf8Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Payloads can be large and private: print the length only.
-        write!(f, "Utf8Bytes(len={})", self.0.len())
+        write!(f, "Utf8Bytes(len={})", self.as_str().len())
     }
 }
 
 impl fmt::Display for Utf8Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self)
+        f.write_str(self.as_str())
     }
 }
 

@@ -55,7 +55,8 @@ impl Utf8Validator {
         if self.partial_len > 0 {
             input = self.complete_partial(input)?;
         }
-        match core::str::from_utf8(input) {
+        // SIMD validation; the compat flavour reports where and how it failed.
+        match simdutf8::compat::from_utf8(input) {
             Ok(_) => Ok(()),
             // `error_len() == None`: the input ends inside a sequence that is a
             // valid prefix so far; keep it for the next piece.

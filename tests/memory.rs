@@ -349,7 +349,7 @@ fn unshared(buf: &mut BytesMut, capacity: usize) -> bool {
 
 #[test]
 fn idle_server_keeps_no_reference_to_the_read_buffer() {
-    let frame = masked_frame(true, TEXT, b"sixteen bytes!!!", KEY);
+    let frame = masked_frame(true, TEXT, b"a text long enough to be shared, not inlined: 48", KEY);
     let mut s = Connection::server(Config::default(), T0);
     let mut buf = BytesMut::with_capacity(1024);
     buf.extend_from_slice(&frame);
@@ -358,7 +358,7 @@ fn idle_server_keeps_no_reference_to_the_read_buffer() {
     assert_eq!(
         outs,
         vec![Out::Event(Event::Message(Message::text(
-            "sixteen bytes!!!"
+            "a text long enough to be shared, not inlined: 48"
         )))]
     );
     // The message shares the read buffer (zero copy), so it is shared now...
