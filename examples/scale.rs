@@ -18,11 +18,19 @@ fn rss_bytes() -> Option<u64> {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     // A masked text frame "0123456789abcdef" (key 01 02 03 04).
     let key = [1u8, 2, 3, 4];
     let mut frame = vec![0x81, 0x80 | 16, 1, 2, 3, 4];
-    frame.extend(b"0123456789abcdef".iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame.extend(
+        b"0123456789abcdef"
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4]),
+    );
 
     let before = rss_bytes().unwrap_or(0);
     let mut conns = Vec::with_capacity(n);

@@ -127,10 +127,16 @@ impl DeflateParams {
             out.push_str("; client_no_context_takeover");
         }
         if self.server_max_window_bits < 15 {
-            out.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
+            out.push_str(&format!(
+                "; server_max_window_bits={}",
+                self.server_max_window_bits
+            ));
         }
         if self.client_max_window_bits < 15 {
-            out.push_str(&format!("; client_max_window_bits={}", self.client_max_window_bits));
+            out.push_str(&format!(
+                "; client_max_window_bits={}",
+                self.client_max_window_bits
+            ));
         }
         out
     }
@@ -203,11 +209,16 @@ fn window_bits(v: &str) -> Option<u8> {
 /// Server: picks the first acceptable permessage-deflate offer among the
 /// client's raw extension elements; returns the parameters and the response
 /// header value, or `None` to decline (answer without the extension).
-pub fn negotiate_server(offers: &[String], config: &DeflateConfig) -> Option<(DeflateParams, String)> {
+pub fn negotiate_server(
+    offers: &[String],
+    config: &DeflateConfig,
+) -> Option<(DeflateParams, String)> {
     let cap_server = config.server_max_window_bits.clamp(8, 15);
     let cap_client = config.client_max_window_bits.clamp(8, 15);
     for element in offers {
-        let Some(offer) = parse(element) else { continue };
+        let Some(offer) = parse(element) else {
+            continue;
+        };
         // §7.1.2.1: answer server_max_window_bits with a value no larger than
         // the one offered; a server may also limit its window unasked.
         let server_bits = offer.server_max_window_bits.unwrap_or(15).min(cap_server);
@@ -218,8 +229,10 @@ pub fn negotiate_server(offers: &[String], config: &DeflateConfig) -> Option<(De
         };
         let params = DeflateParams {
             // §7.1.1.1: an offered server_no_context_takeover MUST be honoured.
-            server_no_context_takeover: offer.server_no_context_takeover || config.server_no_context_takeover,
-            client_no_context_takeover: offer.client_no_context_takeover || config.client_no_context_takeover,
+            server_no_context_takeover: offer.server_no_context_takeover
+                || config.server_no_context_takeover,
+            client_no_context_takeover: offer.client_no_context_takeover
+                || config.client_no_context_takeover,
             server_max_window_bits: server_bits,
             client_max_window_bits: client_bits,
             level: config.level,
@@ -257,7 +270,10 @@ pub fn offer(config: &DeflateConfig) -> String {
 
 /// Client: validates the server's answer to [`offer`] (RFC 7692 §7.1); an
 /// error means the client must fail the connection.
-pub fn accept_response(response: &str, config: &DeflateConfig) -> Result<DeflateParams, DeflateError> {
+pub fn accept_response(
+    response: &str,
+    config: &DeflateConfig,
+) -> Result<DeflateParams, DeflateError> {
     let p = parse(response).ok_or(DeflateError::MalformedResponse)?;
     let offered_server = config.server_max_window_bits.clamp(8, 15);
     let offered_client = config.client_max_window_bits.clamp(8, 15);
@@ -279,7 +295,8 @@ pub fn accept_response(response: &str, config: &DeflateConfig) -> Result<Deflate
     }
     Ok(DeflateParams {
         server_no_context_takeover: p.server_no_context_takeover,
-        client_no_context_takeover: p.client_no_context_takeover || config.client_no_context_takeover,
+        client_no_context_takeover: p.client_no_context_takeover
+            || config.client_no_context_takeover,
         server_max_window_bits: server_bits,
         client_max_window_bits: client_bits,
         level: config.level,
@@ -328,7 +345,9 @@ pub(crate) struct DeflateState {
 
 impl core::fmt::Debug for DeflateState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("DeflateState").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("DeflateState")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -349,7 +368,15 @@ impl DeflateState {
                 params.server_no_context_takeover,
             )
         };
-        DeflateState { params, send_bits, send_reset, recv_bits, recv_reset, compress: None, decompress: None }
+        DeflateState {
+            params,
+            send_bits,
+            send_reset,
+            recv_bits,
+            recv_reset,
+            compress: None,
+            decompress: None,
+        }
     }
 
     /// Whether a message of `len` bytes should be compressed.
@@ -362,7 +389,9 @@ impl DeflateState {
     pub(crate) fn compress(&mut self, data: &[u8]) -> Vec<u8> {
         let level = Compression::new(self.params.level.min(9));
         let bits = self.send_bits.clamp(9, 15);
-        let c = self.compress.get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+        let c = self
+            .compress
+            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
         let mut out = Vec::with_capacity(data.len() / 2 + 64);
         let mut input = data;
         loop {
@@ -402,7 +431,9 @@ impl DeflateState {
     ) -> Result<(), InflateError> {
         // A larger window always decodes a smaller one; 9 is zlib's minimum.
         let bits = self.recv_bits.clamp(9, 15);
-        let d = self.decompress.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        let d = self
+            .decompress
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
         inflate_bounded(d, input, out, limit)?;
         if last {
             inflate_bounded(d, &TAIL, out, limit)?;
@@ -416,7 +447,12 @@ impl DeflateState {
 
 /// Runs the decompressor over all of `input`, growing `out` at most to
 /// `limit + 1` bytes (one past the limit proves the limit was crossed).
-fn inflate_bounded(d: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+fn inflate_bounded(
+    d: &mut Decompress,
+    mut input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), InflateError> {
     let cap = limit.saturating_add(1);
     loop {
         if out.len() >= cap {
@@ -430,7 +466,9 @@ fn inflate_bounded(d: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, limi
         }
         let spare_before = out.capacity() - out.len();
         let before = d.total_in();
-        let status = d.decompress_vec(input, out, FlushDecompress::Sync).map_err(|_| InflateError::Corrupt)?;
+        let status = d
+            .decompress_vec(input, out, FlushDecompress::Sync)
+            .map_err(|_| InflateError::Corrupt)?;
         let used = usize::try_from(d.total_in() - before).unwrap_or(input.len());
         input = &input[used.min(input.len())..];
         if out.len() > limit {
@@ -438,12 +476,22 @@ fn inflate_bounded(d: &mut Decompress, mut input: &[u8], out: &mut Vec<u8>, limi
         }
         let filled = out.capacity() == out.len();
         match status {
-            Status::StreamEnd => return if input.is_empty() { Ok(()) } else { Err(InflateError::Corrupt) },
+            Status::StreamEnd => {
+                return if input.is_empty() {
+                    Ok(())
+                } else {
+                    Err(InflateError::Corrupt)
+                };
+            }
             _ if input.is_empty() && !filled => return Ok(()),
             // No progress with room to spare: the stream wants more input
             // than this piece has (fine) or is stuck.
             _ if !filled && used == 0 && spare_before > 0 => {
-                return if input.is_empty() { Ok(()) } else { Err(InflateError::Corrupt) };
+                return if input.is_empty() {
+                    Ok(())
+                } else {
+                    Err(InflateError::Corrupt)
+                };
             }
             _ => {}
         }
@@ -456,11 +504,19 @@ mod tests {
     use alloc::vec;
 
     fn pair(params: DeflateParams) -> (DeflateState, DeflateState) {
-        (DeflateState::new(params, false), DeflateState::new(params, true))
+        (
+            DeflateState::new(params, false),
+            DeflateState::new(params, true),
+        )
     }
 
     fn defaults() -> DeflateParams {
-        negotiate_server(&[offer(&DeflateConfig::default())], &DeflateConfig::default()).unwrap().0
+        negotiate_server(
+            &[offer(&DeflateConfig::default())],
+            &DeflateConfig::default(),
+        )
+        .unwrap()
+        .0
     }
 
     #[test]
@@ -468,11 +524,20 @@ mod tests {
         // §7.2.3.1: "Hello" compressed is c2 48 cd c9 c9 07 00 (after removing the tail).
         let (mut client, mut server) = pair(defaults());
         let mut out = Vec::new();
-        server.decompress(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], true, &mut out, 100).unwrap();
+        server
+            .decompress(
+                &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+                true,
+                &mut out,
+                100,
+            )
+            .unwrap();
         assert_eq!(out, b"Hello");
         let compressed = client.compress(b"Hello");
         let mut back = Vec::new();
-        server.decompress(&compressed, true, &mut back, 100).unwrap();
+        server
+            .decompress(&compressed, true, &mut back, 100)
+            .unwrap();
         assert_eq!(back, b"Hello");
     }
 
@@ -482,7 +547,12 @@ mod tests {
         let msg = b"a fairly long message that repeats itself, a fairly long message";
         let first = client.compress(msg);
         let second = client.compress(msg);
-        assert!(second.len() < first.len(), "{} vs {}", second.len(), first.len());
+        assert!(
+            second.len() < first.len(),
+            "{} vs {}",
+            second.len(),
+            first.len()
+        );
         for c in [&first, &second] {
             let mut out = Vec::new();
             server.decompress(c, true, &mut out, 1000).unwrap();
@@ -508,7 +578,10 @@ mod tests {
         let compressed = client.compress(&big);
         assert!(compressed.len() < 8 * 1024, "{}", compressed.len());
         let mut out = Vec::new();
-        assert_eq!(server.decompress(&compressed, true, &mut out, 1 << 20), Err(InflateError::TooLarge));
+        assert_eq!(
+            server.decompress(&compressed, true, &mut out, 1 << 20),
+            Err(InflateError::TooLarge)
+        );
         assert!(out.capacity() <= (1 << 20) + 1, "{}", out.capacity());
     }
 
@@ -516,25 +589,45 @@ mod tests {
     fn corrupt_input_is_an_error() {
         let (_, mut server) = pair(defaults());
         let mut out = Vec::new();
-        assert_eq!(server.decompress(&[0xff, 0xff, 0xff, 0xff], true, &mut out, 100), Err(InflateError::Corrupt));
+        assert_eq!(
+            server.decompress(&[0xff, 0xff, 0xff, 0xff], true, &mut out, 100),
+            Err(InflateError::Corrupt)
+        );
     }
 
     #[test]
     fn negotiation_rules() {
         let cfg = DeflateConfig::default();
         // Offered server_no_context_takeover is honoured.
-        let (p, h) = negotiate_server(&["permessage-deflate; server_no_context_takeover".into()], &cfg).unwrap();
+        let (p, h) = negotiate_server(
+            &["permessage-deflate; server_no_context_takeover".into()],
+            &cfg,
+        )
+        .unwrap();
         assert!(p.server_no_context_takeover);
         assert_eq!(h, "permessage-deflate; server_no_context_takeover");
         // A window offer is answered with no more than offered.
-        let (p, h) = negotiate_server(&["permessage-deflate; server_max_window_bits=10".into()], &cfg).unwrap();
+        let (p, h) = negotiate_server(
+            &["permessage-deflate; server_max_window_bits=10".into()],
+            &cfg,
+        )
+        .unwrap();
         assert_eq!(p.server_max_window_bits, 10);
         assert_eq!(h, "permessage-deflate; server_max_window_bits=10");
         // The server caps its own window; client window only if offered.
-        let capped = DeflateConfig::default().server_max_window_bits(11).client_max_window_bits(12);
+        let capped = DeflateConfig::default()
+            .server_max_window_bits(11)
+            .client_max_window_bits(12);
         let (p, _) = negotiate_server(&["permessage-deflate".into()], &capped).unwrap();
-        assert_eq!((p.server_max_window_bits, p.client_max_window_bits), (11, 15));
-        let (p, _) = negotiate_server(&["permessage-deflate; client_max_window_bits".into()], &capped).unwrap();
+        assert_eq!(
+            (p.server_max_window_bits, p.client_max_window_bits),
+            (11, 15)
+        );
+        let (p, _) = negotiate_server(
+            &["permessage-deflate; client_max_window_bits".into()],
+            &capped,
+        )
+        .unwrap();
         assert_eq!(p.client_max_window_bits, 12);
         // Malformed offers are declined; the next acceptable one wins.
         for bad in [
@@ -549,15 +642,23 @@ mod tests {
         ] {
             assert!(negotiate_server(&[bad.into()], &cfg).is_none(), "{bad}");
         }
-        let offers = ["permessage-deflate; bogus".into(), "permessage-deflate; server_max_window_bits=\"9\"".into()];
+        let offers = [
+            "permessage-deflate; bogus".into(),
+            "permessage-deflate; server_max_window_bits=\"9\"".into(),
+        ];
         let (p, _) = negotiate_server(&offers, &cfg).unwrap();
         assert_eq!(p.server_max_window_bits, 9);
     }
 
     #[test]
     fn client_checks_the_response() {
-        let cfg = DeflateConfig::default().server_max_window_bits(10).client_max_window_bits(12);
-        assert_eq!(offer(&cfg), "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12");
+        let cfg = DeflateConfig::default()
+            .server_max_window_bits(10)
+            .client_max_window_bits(12);
+        assert_eq!(
+            offer(&cfg),
+            "permessage-deflate; server_max_window_bits=10; client_max_window_bits=12"
+        );
         assert!(accept_response("permessage-deflate; server_max_window_bits=10", &cfg).is_ok());
         assert_eq!(
             accept_response("permessage-deflate; server_max_window_bits=11", &cfg),
@@ -568,15 +669,24 @@ mod tests {
             Err(DeflateError::WindowTooLarge)
         );
         // Offered server_max_window_bits must be answered.
-        assert_eq!(accept_response("permessage-deflate", &cfg), Err(DeflateError::WindowTooLarge));
+        assert_eq!(
+            accept_response("permessage-deflate", &cfg),
+            Err(DeflateError::WindowTooLarge)
+        );
         let plain = DeflateConfig::default();
         assert_eq!(
             accept_response("permessage-deflate; client_max_window_bits", &plain),
             Err(DeflateError::MalformedResponse)
         );
-        assert_eq!(accept_response("permessage-deflate; foo", &cfg), Err(DeflateError::MalformedResponse));
+        assert_eq!(
+            accept_response("permessage-deflate; foo", &cfg),
+            Err(DeflateError::MalformedResponse)
+        );
         let nct = DeflateConfig::default().server_no_context_takeover(true);
-        assert_eq!(accept_response("permessage-deflate", &nct), Err(DeflateError::MissingNoContextTakeover));
+        assert_eq!(
+            accept_response("permessage-deflate", &nct),
+            Err(DeflateError::MissingNoContextTakeover)
+        );
     }
 
     #[test]

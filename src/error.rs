@@ -60,6 +60,9 @@ pub enum ProtocolError {
     /// RFC 6455 §5.5.1: a close payload of exactly one byte.
     #[error("close frame payload of 1 byte")]
     CloseFrameTooShort,
+    /// RFC 7692 §7.2.2: a compressed message that does not inflate.
+    #[error("compressed data that does not inflate")]
+    BadCompressedData,
     /// RFC 6455 §7.4: a close code that may not appear on the wire.
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
@@ -85,7 +88,9 @@ impl ProtocolError {
             ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => {
                 CloseCode::MESSAGE_TOO_BIG
             }
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
         }
     }
 }

@@ -13,9 +13,9 @@ mod time;
 pub use time::{Duration, Instant};
 mod close;
 mod connection;
-mod error;
 #[cfg(feature = "deflate")]
 pub mod deflate;
+mod error;
 pub mod frame;
 mod message;
 pub mod reconnect;

@@ -218,7 +218,12 @@ pub fn connect(
     clock: Clock,
 ) -> Result<(TcpStream, Connection, BytesMut), String> {
     use wsmachine::handshake::{ClientHandshake, ClientRequest, HandshakeConfig};
-    let request = ClientRequest::from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    let mut request = ClientRequest::from_url(url).map_err(|e| format!("{url}: {e}"))?;
+    // Offer permessage-deflate (RFC 7692); the answer decides if it is used.
+    let deflate = wsmachine::deflate::DeflateConfig::default();
+    request = request
+        .extension(&wsmachine::deflate::offer(&deflate))
+        .map_err(|e| e.to_string())?;
     if request.is_secure() {
         return Err("wss:// needs TLS, which these examples do not include".into());
     }
@@ -233,7 +238,18 @@ pub fn connect(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
         match handshake.handle_read(clock.now(), &mut buf) {
-            Ok(Some(_response)) => break,
+            Ok(Some(response)) => {
+                let params = match response.extensions().first() {
+                    Some(answer) => Some(
+                        wsmachine::deflate::accept_response(answer, &deflate)
+                            .map_err(|e| format!("handshake: {e}"))?,
+                    ),
+                    None => None,
+                };
+                let config = config.deflate(params);
+                let conn = Connection::client(config, clock.now(), entropy());
+                return Ok((stream, conn, buf));
+            }
             Ok(None) => {}
             Err(e) => return Err(format!("handshake: {e}")),
         }
@@ -246,6 +262,4 @@ pub fn connect(
                 .map_err(|e| format!("handshake: {e}"))?,
         }
     }
-    let conn = Connection::client(config, clock.now(), entropy());
-    Ok((stream, conn, buf))
 }

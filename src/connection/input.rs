@@ -206,7 +206,12 @@ impl Connection {
 
     /// The common case, taken without touching the reassembly state: a whole
     /// single-frame message is in the buffer. `None` when it does not apply.
-    fn whole_message_fast_path(&mut self, h: &FrameHeader, head_len: usize, buf: &mut BytesMut) -> Option<Step> {
+    fn whole_message_fast_path(
+        &mut self,
+        h: &FrameHeader,
+        head_len: usize,
+        buf: &mut BytesMut,
+    ) -> Option<Step> {
         let kind = match h.opcode {
             OpCode::Text => DataKind::Text,
             OpCode::Binary => DataKind::Binary,
@@ -214,6 +219,7 @@ impl Connection {
         };
         let len = usize::try_from(h.payload_len).ok()?;
         if !h.fin
+            || h.rsv != 0
             || self.delivery != Delivery::Messages
             || self.rx_msg.is_some()
             || h.payload_len > self.limits.max_message
@@ -233,7 +239,10 @@ impl Connection {
     /// The header rules that depend on the role and the frame limit.
     fn check_frame(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them.
-        if h.rsv != 0 {
+        // RFC 7692 §6.1: permessage-deflate defines RSV1, on the first frame of
+        // a data message only (not on continuations or control frames).
+        let rsv1_allowed = self.compression() && matches!(h.opcode, OpCode::Text | OpCode::Binary);
+        if h.rsv & 0b011 != 0 || (h.rsv & 0b100 != 0 && !rsv1_allowed) {
             return Err(ProtocolError::ReservedBits);
         }
         // RFC 6455 §5.1: a server MUST close on an unmasked frame; a client
@@ -262,11 +271,19 @@ impl Connection {
             OpCode::Binary => Some(DataKind::Binary),
             OpCode::Close | OpCode::Ping | OpCode::Pong => return Ok(()),
         };
+        let compressed = match (kind, &self.rx_msg) {
+            (Some(_), _) => h.rsv & 0b100 != 0,
+            (None, Some(msg)) => msg.compressed,
+            (None, None) => false,
+        };
         // RFC 6455 §5.4: fragments of one message are not interleaved with
         // another data message, and a continuation needs an open message.
         let size = match (kind, &self.rx_msg) {
             (None, None) => return Err(ProtocolError::UnexpectedContinuation),
             (Some(_), Some(_)) => return Err(ProtocolError::MessageInProgress),
+            // A compressed message counts inflated bytes, checked as they
+            // are inflated; its wire size says nothing about the limit.
+            _ if compressed => self.rx_msg.as_ref().map_or(0, |m| m.size),
             (None, Some(msg)) => msg.size.saturating_add(h.payload_len),
             (Some(_), None) => h.payload_len,
         };
@@ -280,6 +297,7 @@ impl Connection {
             (Some(kind), _) => {
                 self.rx_msg = Some(RxMessage {
                     kind,
+                    compressed,
                     size,
                     utf8: Default::default(),
                     buf: None,
@@ -301,7 +319,8 @@ impl Connection {
         let avail = buf.len().min(remaining);
         let single = self.delivery == Delivery::Messages
             && frame.fin
-            && frame.opcode != OpCode::Continuation;
+            && frame.opcode != OpCode::Continuation
+            && !msg.compressed;
 
         if single {
             // Zero copy: the payload stays in the caller's buffer until whole.
@@ -334,13 +353,36 @@ impl Connection {
         if let Some(key) = frame.mask {
             apply_mask(&mut part, key, small(frame.taken));
         }
-        if text && msg.utf8.feed(&part).is_err() {
-            return self.fail(ProtocolError::InvalidUtf8);
-        }
         frame.taken += avail as u64;
         frame.remaining -= avail as u64;
         let frame_done = frame.remaining == 0;
         let last = frame_done && frame.fin;
+        #[cfg(feature = "deflate")]
+        if msg.compressed {
+            // RFC 7692 §7.2.2: inflate as it arrives, bounded by the message
+            // limit (a bomb stops one byte past it), the tail added at the end.
+            let limit = small(self.limits.max_message.saturating_sub(msg.size));
+            let Some(deflate) = self.ext.as_mut().and_then(|e| e.deflate.as_mut()) else {
+                return self.fail(ProtocolError::ReservedBits);
+            };
+            let mut out = alloc::vec::Vec::new();
+            match deflate.decompress(&part, last, &mut out, limit) {
+                Ok(()) => {}
+                Err(crate::deflate::InflateError::TooLarge) => {
+                    let size = msg.size.saturating_add(out.len() as u64);
+                    let limit = self.limits.max_message;
+                    return self.fail(ProtocolError::MessageTooLarge { size, limit });
+                }
+                Err(crate::deflate::InflateError::Corrupt) => {
+                    return self.fail(ProtocolError::BadCompressedData);
+                }
+            }
+            msg.size += out.len() as u64;
+            part = BytesMut::from(Bytes::from(out));
+        }
+        if text && msg.utf8.feed(&part).is_err() {
+            return self.fail(ProtocolError::InvalidUtf8);
+        }
         if last && text && !msg.utf8.is_complete() {
             return self.fail(ProtocolError::InvalidUtf8);
         }
@@ -351,7 +393,7 @@ impl Connection {
             if last {
                 self.rx_msg = None;
             }
-            if avail > 0 || last {
+            if !part.is_empty() || last {
                 self.queue.push_back(Queued::Chunk {
                     kind,
                     data: part.freeze(),
@@ -359,11 +401,18 @@ impl Connection {
                 });
             }
         } else {
+            if last && msg.buf.is_none() {
+                // The whole message in one piece (a compressed single frame):
+                // no reassembly copy.
+                let kind = msg.kind;
+                self.rx_msg = None;
+                return self.deliver(kind, part.freeze());
+            }
             let store = msg.buf.get_or_insert_with(|| Box::new(BytesMut::new()));
             if store.is_empty() {
                 // The first piece: reserve what the header announced (bounded
                 // by max_frame_size), not more.
-                store.reserve(avail + small(frame.remaining));
+                store.reserve(part.len() + small(frame.remaining));
             }
             store.extend_from_slice(&part);
             if last {
@@ -554,6 +603,20 @@ impl DataKind {
             DataKind::Text
         } else {
             DataKind::Binary
+        }
+    }
+}
+
+impl Connection {
+    /// Whether permessage-deflate was negotiated.
+    fn compression(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        {
+            self.ext.as_ref().is_some_and(|e| e.deflate.is_some())
+        }
+        #[cfg(not(feature = "deflate"))]
+        {
+            false
         }
     }
 }

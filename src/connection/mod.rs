@@ -93,6 +93,10 @@ pub struct Config {
     /// Close the connection (close 1001, cause `IdleTimeout`) after this long
     /// with nothing received. Default `None`.
     pub idle_timeout: Option<Duration>,
+    /// permessage-deflate parameters negotiated in the handshake (RFC 7692),
+    /// see [`crate::deflate`]. Default `None`: RSV1 is a protocol error.
+    #[cfg(feature = "deflate")]
+    pub deflate: Option<crate::deflate::DeflateParams>,
 }
 
 impl Default for Config {
@@ -107,7 +111,19 @@ impl Default for Config {
             ping_interval: None,
             pong_timeout: Duration::from_secs(20),
             idle_timeout: None,
+            #[cfg(feature = "deflate")]
+            deflate: None,
         }
+    }
+}
+
+#[cfg(feature = "deflate")]
+impl Config {
+    /// Sets [`Config::deflate`].
+    #[must_use]
+    pub fn deflate(mut self, value: Option<crate::deflate::DeflateParams>) -> Self {
+        self.deflate = value;
+        self
     }
 }
 
@@ -388,10 +404,20 @@ struct RxFrame {
 #[derive(Debug)]
 struct RxMessage {
     kind: DataKind,
+    /// RSV1 on the first frame: the payload is deflated (RFC 7692 §6).
+    compressed: bool,
     size: u64,
     utf8: Utf8Validator,
     /// Reassembly storage, only while a fragmented message is open.
     buf: Option<Box<bytes::BytesMut>>,
+}
+
+/// Per-connection state only some connections need, kept out of line.
+#[derive(Debug)]
+struct Extensions {
+    mask: Option<MaskGen>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<Box<crate::deflate::DeflateState>>,
 }
 
 /// Close handshake bookkeeping, allocated when the close begins.
@@ -446,7 +472,9 @@ pub struct Connection {
     pending_pong: Option<Box<Bytes>>,
     /// The fragmented message being sent, with its UTF-8 state for text.
     tx_fragment: Option<(DataKind, Utf8Validator)>,
-    mask: Option<Box<MaskGen>>,
+    /// Masking keys (client) and compression (when negotiated): allocated
+    /// only for connections that need them.
+    ext: Option<Box<Extensions>>,
     closing: Option<Box<Closing>>,
     stats: Stats,
 }
@@ -483,6 +511,22 @@ impl Connection {
     }
 
     fn new(role: Role, config: Config, now: Instant, mask: Option<Box<MaskGen>>) -> Self {
+        #[cfg(feature = "deflate")]
+        let deflate = config.deflate.map(|params| {
+            Box::new(crate::deflate::DeflateState::new(
+                params,
+                role == Role::Server,
+            ))
+        });
+        #[cfg(feature = "deflate")]
+        let ext = (mask.is_some() || deflate.is_some()).then(|| {
+            Box::new(Extensions {
+                mask: mask.map(|m| *m),
+                deflate,
+            })
+        });
+        #[cfg(not(feature = "deflate"))]
+        let ext = mask.map(|m| Box::new(Extensions { mask: Some(*m) }));
         let optional = |d: Option<Duration>| d.map_or(0, |d| millis(d).max(1));
         let limits = Limits {
             max_frame: config.max_frame_size as u64,
@@ -515,7 +559,7 @@ impl Connection {
             tx_bytes: 0,
             pending_pong: None,
             tx_fragment: None,
-            mask,
+            ext,
             closing: None,
             stats: Stats::default(),
         }

@@ -10,6 +10,10 @@ use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
 use crate::message::{DataKind, Message, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
 
+/// RSV1 (RFC 6455 §5.2), the "per-message compressed" bit of RFC 7692.
+#[cfg(feature = "deflate")]
+pub(super) const RSV1: u8 = 0b100;
+
 /// A frame ready to go: encoded header plus payload (masked for a client).
 #[derive(Clone)]
 pub(crate) struct OutFrame {
@@ -153,6 +157,15 @@ impl Connection {
         };
         let payload = message.into_bytes();
         self.check_room(payload.len())?;
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.ext.as_mut().and_then(|e| e.deflate.as_mut())
+            && deflate.should_compress(payload.len())
+        {
+            // RFC 7692 §6.1: RSV1 on the (first) frame of a compressed message.
+            let compressed = Bytes::from(deflate.compress(&payload));
+            self.queue_rsv(opcode, true, RSV1, compressed);
+            return Ok(());
+        }
         self.queue(opcode, true, payload);
         Ok(())
     }
@@ -290,17 +303,29 @@ impl Connection {
     }
 
     fn queue(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
-        let frame = self.encode(opcode, fin, payload);
+        self.queue_rsv(opcode, fin, 0, payload);
+    }
+
+    fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) {
+        let frame = self.encode_rsv(opcode, fin, rsv, payload);
         self.tx_bytes += frame.len();
         self.queue.push_back(Queued::Frame(frame));
     }
 
     /// Encodes a frame; a client masks the payload (in place when it owns it).
     pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
-        let mask = self.mask.as_mut().map(|keys| keys.next_key());
+        self.encode_rsv(opcode, fin, 0, payload)
+    }
+
+    fn encode_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> OutFrame {
+        let mask = self
+            .ext
+            .as_mut()
+            .and_then(|e| e.mask.as_mut())
+            .map(|keys| keys.next_key());
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,

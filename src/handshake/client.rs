@@ -51,9 +51,8 @@ pub struct ClientRequest {
     target: Target,
     origin: Option<String>,
     protocols: Vec<String>,
-    /// Extension offers for `Sec-WebSocket-Extensions`; none yet. An extension
-    /// such as permessage-deflate will add its offer here once the codec can
-    /// run it.
+    /// Extension offers for `Sec-WebSocket-Extensions` (e.g. from
+    /// `deflate::offer`).
     extensions: Vec<String>,
     headers: Vec<(String, String)>,
 }
@@ -83,6 +82,19 @@ impl ClientRequest {
             return Err(HandshakeError::InvalidHeader("subprotocol offered twice"));
         }
         self.protocols.push(String::from(protocol));
+        Ok(self)
+    }
+
+    /// Offers an extension: one `Sec-WebSocket-Extensions` element with its
+    /// parameters (e.g. `wsmachine::deflate::offer(&config)`), in order of
+    /// preference (RFC 6455 §9.1). Refuses control bytes. The response may
+    /// then only select offered extensions.
+    pub fn extension(mut self, offer: &str) -> Result<Self, HandshakeError> {
+        write::check_value(offer)?;
+        if offer.trim().is_empty() {
+            return Err(HandshakeError::InvalidHeader("empty extension offer"));
+        }
+        self.extensions.push(String::from(offer));
         Ok(self)
     }
 

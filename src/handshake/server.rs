@@ -147,6 +147,9 @@ impl ServerHandshake {
         for (name, value) in &accept.headers {
             write::check_header(name, value, ACCEPT_MANAGED)?;
         }
+        if let Some(extensions) = &accept.extensions {
+            write::check_value(extensions)?;
+        }
         // RFC 6455 §4.2.2 (5): status 101, Upgrade, Connection, the accept key.
         let mut out = write::status_line(101);
         write::header(&mut out, "Upgrade", "websocket");
@@ -155,6 +158,9 @@ impl ServerHandshake {
         write::header(&mut out, "Sec-WebSocket-Accept", &key);
         if let Some(protocol) = &accept.protocol {
             write::header(&mut out, "Sec-WebSocket-Protocol", protocol);
+        }
+        if let Some(extensions) = &accept.extensions {
+            write::header(&mut out, "Sec-WebSocket-Extensions", extensions);
         }
         for (name, value) in &accept.headers {
             write::header(&mut out, name, value);
@@ -210,6 +216,7 @@ impl ServerHandshake {
 #[derive(Clone, Default)]
 pub struct Accept {
     protocol: Option<String>,
+    extensions: Option<String>,
     headers: Vec<(String, String)>,
 }
 
@@ -224,6 +231,15 @@ impl Accept {
     #[must_use]
     pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
         self.protocol = Some(protocol.into());
+        self
+    }
+
+    /// Selects extensions: the `Sec-WebSocket-Extensions` response value, e.g.
+    /// from `wsmachine::deflate::negotiate_server` (RFC 6455 §9.1: only
+    /// extensions the client offered).
+    #[must_use]
+    pub fn extensions(mut self, value: impl Into<String>) -> Self {
+        self.extensions = Some(value.into());
         self
     }
 
