@@ -349,7 +349,12 @@ fn unshared(buf: &mut BytesMut, capacity: usize) -> bool {
 
 #[test]
 fn idle_server_keeps_no_reference_to_the_read_buffer() {
-    let frame = masked_frame(true, TEXT, b"a text long enough to be shared, not inlined: 48", KEY);
+    let frame = masked_frame(
+        true,
+        TEXT,
+        b"a text long enough to be shared, not inlined: 48",
+        KEY,
+    );
     let mut s = Connection::server(Config::default(), T0);
     let mut buf = BytesMut::with_capacity(1024);
     buf.extend_from_slice(&frame);
