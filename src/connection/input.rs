@@ -337,6 +337,10 @@ impl Connection {
                 frame.taken = avail as u64;
             }
             if avail < remaining {
+                // Room for the rest of the frame now (bounded by max_frame_size,
+                // already checked): one allocation instead of repeated growth
+                // while it arrives.
+                buf.reserve(remaining - avail);
                 self.rx = Some(frame);
                 return Step::NeedMore;
             }
