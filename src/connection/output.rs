@@ -14,17 +14,29 @@ use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
 #[cfg(feature = "deflate")]
 pub(super) const RSV1: u8 = 0b100;
 
+/// Bytes kept inline in a frame: the header and, for a client, a short
+/// masked payload (so small client messages need no allocation).
+const INLINE: usize = 32;
+
 /// A frame ready to go: encoded header plus payload (masked for a client).
 #[derive(Clone)]
 pub(crate) struct OutFrame {
-    head: [u8; MAX_HEADER_LEN],
+    /// The header, then `inline_len` bytes of payload when the payload is inline.
+    head: [u8; INLINE],
     head_len: u8,
+    inline_len: u8,
+    /// The payload when it is not inline.
     payload: Bytes,
 }
 
 impl OutFrame {
     pub(super) fn len(&self) -> usize {
-        usize::from(self.head_len) + self.payload.len()
+        self.front_len() + self.payload.len()
+    }
+
+    /// Header plus inline payload.
+    fn front_len(&self) -> usize {
+        usize::from(self.head_len) + usize::from(self.inline_len)
     }
 }
 
@@ -60,18 +72,25 @@ pub(crate) enum Queued {
 #[derive(Clone)]
 pub struct Transmit {
     frame: OutFrame,
-    head_pos: u8,
+    /// Bytes of the inline part (header + inline payload) already written.
+    pos: u8,
 }
 
 impl Transmit {
     /// The encoded frame header still to write.
     pub fn header(&self) -> &[u8] {
-        &self.frame.head[usize::from(self.head_pos)..usize::from(self.frame.head_len)]
+        let start = usize::from(self.pos.min(self.frame.head_len));
+        &self.frame.head[start..usize::from(self.frame.head_len)]
     }
 
-    /// The payload (masked already for a client).
-    pub fn payload(&self) -> &Bytes {
-        &self.frame.payload
+    /// The payload still to write (masked already for a client).
+    pub fn payload(&self) -> &[u8] {
+        if self.frame.inline_len > 0 {
+            let start = usize::from(self.pos.max(self.frame.head_len));
+            &self.frame.head[start..self.frame.front_len()]
+        } else {
+            &self.frame.payload
+        }
     }
 
     /// Total bytes still to write.
@@ -86,30 +105,35 @@ impl Transmit {
 
     /// Appends all remaining bytes to `out` (for drivers that batch writes).
     pub fn write_to(&self, out: &mut alloc::vec::Vec<u8>) {
-        out.extend_from_slice(self.header());
+        out.extend_from_slice(self.front());
         out.extend_from_slice(&self.frame.payload);
+    }
+
+    /// Header and inline payload still to write: one contiguous chunk.
+    fn front(&self) -> &[u8] {
+        &self.frame.head[usize::from(self.pos)..self.frame.front_len()]
     }
 }
 
 impl Buf for Transmit {
     fn remaining(&self) -> usize {
-        usize::from(self.frame.head_len - self.head_pos) + self.frame.payload.len()
+        self.front().len() + self.frame.payload.len()
     }
 
     fn chunk(&self) -> &[u8] {
-        if self.head_pos < self.frame.head_len {
-            self.header()
-        } else {
+        let front = self.front();
+        if front.is_empty() {
             &self.frame.payload
+        } else {
+            front
         }
     }
 
     fn advance(&mut self, mut cnt: usize) {
-        let head_left = usize::from(self.frame.head_len - self.head_pos);
-        let from_head = cnt.min(head_left);
-        // from_head <= head_left <= 14
-        self.head_pos += u8::try_from(from_head).unwrap_or(0);
-        cnt -= from_head;
+        let from_front = cnt.min(self.front().len());
+        // from_front <= INLINE
+        self.pos += u8::try_from(from_front).unwrap_or(0);
+        cnt -= from_front;
         self.frame
             .payload
             .advance(cnt.min(self.frame.payload.len()));
@@ -118,7 +142,7 @@ impl Buf for Transmit {
     #[cfg(feature = "std")]
     fn chunks_vectored<'a>(&'a self, dst: &mut [std::io::IoSlice<'a>]) -> usize {
         let mut n = 0;
-        for part in [self.header(), &self.frame.payload[..]] {
+        for part in [self.front(), &self.frame.payload[..]] {
             if !part.is_empty() && n < dst.len() {
                 dst[n] = std::io::IoSlice::new(part);
                 n += 1;
@@ -134,7 +158,7 @@ impl fmt::Debug for Transmit {
             f,
             "Transmit(header={}, payload={})",
             self.header().len(),
-            self.frame.payload.len()
+            self.payload().len()
         )
     }
 }
@@ -330,10 +354,23 @@ impl Connection {
             mask,
             payload_len: payload.len() as u64,
         };
-        let mut head = [0u8; MAX_HEADER_LEN];
-        let head_len = u8::try_from(header.encode(&mut head)).unwrap_or(0);
+        let mut head_bytes = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut head_bytes);
+        let mut head = [0u8; INLINE];
+        head[..n].copy_from_slice(&head_bytes[..n]);
+        let head_len = u8::try_from(n).unwrap_or(0);
+        let mut inline_len = 0;
         let payload = match mask {
             None => payload,
+            // A short payload a client must mask anyway: copy it next to the
+            // header (no allocation, one chunk to write).
+            Some(key) if n + payload.len() <= INLINE => {
+                let inline = &mut head[n..n + payload.len()];
+                inline.copy_from_slice(&payload);
+                apply_mask(inline, key, 0);
+                inline_len = u8::try_from(payload.len()).unwrap_or(0);
+                Bytes::new()
+            }
             Some(key) => {
                 let mut owned = payload
                     .try_into_mut()
@@ -345,6 +382,7 @@ impl Connection {
         OutFrame {
             head,
             head_len,
+            inline_len,
             payload,
         }
     }
@@ -430,7 +468,7 @@ impl Connection {
     fn transmit(&mut self, frame: OutFrame) -> Output {
         self.stats.frames_out += 1;
         self.stats.bytes_out += frame.len() as u64;
-        Output::Transmit(Transmit { frame, head_pos: 0 })
+        Output::Transmit(Transmit { frame, pos: 0 })
     }
 
     /// The keepalive ping payload: a tag and the sequence number.
