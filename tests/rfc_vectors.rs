@@ -256,7 +256,7 @@ fn transmit_buf_header_payload_and_write_to_agree() {
         panic!("expected a transmit")
     };
     assert_eq!(t.header(), &[0x82, 0x7E, 0x01, 0x2C]);
-    assert_eq!(&t.payload()[..], &payload(300)[..]);
+    assert_eq!(t.payload(), &payload(300)[..]);
     assert_eq!(t.len(), 304);
     let mut via_write_to = Vec::new();
     t.write_to(&mut via_write_to);
