@@ -25,6 +25,8 @@ pub(crate) struct HeadReader {
     scanned: usize,
     /// Lines (request or status line, then header lines) ended so far.
     lines: usize,
+    /// Where the line being scanned starts.
+    line_start: usize,
     state: ReadState,
 }
 
@@ -46,6 +48,7 @@ impl HeadReader {
             deadline: config.timeout.map(|timeout| now + timeout),
             scanned: 0,
             lines: 0,
+            line_start: 0,
             state: ReadState::Reading,
         }
     }
@@ -68,6 +71,7 @@ impl HeadReader {
         if self.scanned > buf.len() {
             self.scanned = 0;
             self.lines = 0;
+            self.line_start = 0;
         }
         // Never look past the limit: a head that ends later is too large anyway.
         let limit = buf.len().min(self.max_head_bytes);
@@ -76,8 +80,10 @@ impl HeadReader {
             .get(at..limit)
             .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
         {
+            let line_start = self.line_start;
             let newline = at + offset;
             at = newline + 1;
+            self.line_start = at;
             // RFC 9112 §2.2: the head ends with an empty line; CRLF is the line
             // terminator, and a recipient MAY accept a bare LF (httparse does).
             let previous = newline.checked_sub(1).and_then(|i| buf.get(i));
@@ -85,6 +91,11 @@ impl HeadReader {
             if previous == Some(&b'\n') || (previous == Some(&b'\r') && before == Some(&b'\n')) {
                 self.scanned = at;
                 return Ok(Some(at));
+            }
+            // RFC 9112 §2.2: empty lines before the start line are skipped,
+            // not counted as header lines.
+            if self.lines == 0 && matches!(&buf[line_start..newline], b"" | b"\r") {
+                continue;
             }
             self.lines += 1;
             // The first line is the request or status line, the rest are headers.
@@ -136,6 +147,7 @@ impl HeadReader {
     pub(crate) fn restart(&mut self) {
         self.scanned = 0;
         self.lines = 0;
+        self.line_start = 0;
     }
 
     /// The deadline while the head is still awaited.
