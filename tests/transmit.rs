@@ -57,7 +57,11 @@ proptest! {
 #[test]
 fn short_client_frame_is_one_chunk() {
     let t = one_transmit(true, vec![1; 16]);
-    assert_eq!(t.chunk().len(), t.len(), "header and masked payload together");
+    assert_eq!(
+        t.chunk().len(),
+        t.len(),
+        "header and masked payload together"
+    );
     let long = one_transmit(true, vec![1; 100]);
     assert_eq!(long.chunk().len(), long.header().len());
 }
