@@ -9,6 +9,11 @@
 //! `--ping-interval-ms MS`, `--pong-timeout-ms MS`, `--idle-timeout-ms MS`,
 //! `--close-timeout-ms MS`, `--handshake-timeout-ms MS`.
 //!
+//! A plain `GET /` without the upgrade headers (open `http://127.0.0.1:9001/`
+//! in a browser) serves a diagnostics page (`examples/diag_page.html`) that
+//! opens a WebSocket back to this server and shows state, round-trip times and
+//! close codes; `/?auto=N` sends N messages, then closes with 1000.
+//!
 //! One thread per connection; one line on stdout per closed connection:
 //! peer address, close code, initiator, cause, duration.
 
@@ -23,7 +28,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use driver::{Clock, drive, read_request};
-use wsmachine::handshake::{Accept, HandshakeConfig, OriginPolicy, ServerHandshake};
+use wsmachine::handshake::{
+    Accept, HandshakeConfig, HandshakeError, OriginPolicy, ServerHandshake,
+};
+use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::{Config, Connection, Duration, Event, Instant};
 
 /// Settings from the command line.
@@ -90,7 +98,8 @@ fn main() -> ExitCode {
             eprintln!(
                 "{e}\nusage: echo_server [--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
                        [--origin ORIGIN]... [--ping-interval-ms MS] [--pong-timeout-ms MS] [--idle-timeout-ms MS] \
-                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]"
+                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]\n\
+                 a plain HTTP GET / (a browser) serves a diagnostics page"
             );
             return ExitCode::from(2);
         }
@@ -145,6 +154,11 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
     let request = match read_request(&mut stream, &mut handshake, &mut buf, clock) {
         Ok(Ok(request)) => request,
         Ok(Err(e)) => {
+            if let Some(page) = diag_page(&e, &buf) {
+                let _ = stream.write_all(&page);
+                log(peer, "served the diagnostics page", started, clock.now());
+                return;
+            }
             let _ = stream.write_all(&e.response());
             log(
                 peer,
@@ -174,7 +188,14 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
         );
         return;
     }
-    let response = match handshake.accept(&request, &Accept::new()) {
+    // permessage-deflate (RFC 7692): accept the first acceptable offer.
+    let mut accept = Accept::new();
+    let mut config = options.config.clone();
+    if let Some((params, answer)) = negotiate_server(request.extensions(), &DeflateConfig::default()) {
+        accept = accept.extensions(answer);
+        config = config.deflate(Some(params));
+    }
+    let response = match handshake.accept(&request, &accept) {
         Ok(r) => r,
         Err(e) => {
             let _ = stream.write_all(&e.response());
@@ -184,7 +205,7 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
     if stream.write_all(&response).is_err() {
         return;
     }
-    let mut conn = Connection::server(options.config.clone(), clock.now());
+    let mut conn = Connection::server(config, clock.now());
     let mut echo = |conn: &mut Connection, _now: Instant, event: &Event| {
         if let Event::Message(message) = event {
             // Zero copy: the payload goes back out as the same `Bytes`.
@@ -214,6 +235,31 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
         }
         Err(e) => log(peer, &format!("io error: {e}"), started, clock.now()),
     }
+}
+
+/// The diagnostics page, if the failed handshake was a plain `GET /` (or
+/// `/?query`) without the upgrade headers; the request head is still in `head`.
+fn diag_page(error: &HandshakeError, head: &[u8]) -> Option<Vec<u8>> {
+    const PAGE: &str = include_str!("diag_page.html");
+    if !matches!(
+        error,
+        HandshakeError::MissingUpgrade | HandshakeError::MissingConnectionUpgrade
+    ) {
+        return None;
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    request.parse(head).ok()?;
+    let path = request.path?.split('?').next();
+    if request.method != Some("GET") || path != Some("/") {
+        return None;
+    }
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+        PAGE.len()
+    );
+    Some([head.as_bytes(), PAGE.as_bytes()].concat())
 }
 
 fn cause(cause: &wsmachine::CloseCause) -> String {
