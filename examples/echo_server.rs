@@ -28,10 +28,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 use driver::{Clock, drive, read_request};
+use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::handshake::{
     Accept, HandshakeConfig, HandshakeError, OriginPolicy, ServerHandshake,
 };
-use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::{Config, Connection, Duration, Event, Instant};
 
 /// Settings from the command line.
@@ -191,7 +191,9 @@ fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
     // permessage-deflate (RFC 7692): accept the first acceptable offer.
     let mut accept = Accept::new();
     let mut config = options.config.clone();
-    if let Some((params, answer)) = negotiate_server(request.extensions(), &DeflateConfig::default()) {
+    if let Some((params, answer)) =
+        negotiate_server(request.extensions(), &DeflateConfig::default())
+    {
         accept = accept.extensions(answer);
         config = config.deflate(Some(params));
     }
