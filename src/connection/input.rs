@@ -339,8 +339,11 @@ impl Connection {
             if avail < remaining {
                 // Room for the rest of the frame now (bounded by max_frame_size,
                 // already checked): one allocation instead of repeated growth
-                // while it arrives.
-                buf.reserve(remaining - avail);
+                // while it arrives. Not while earlier messages (which share
+                // the buffer) are queued: the buffer could not be reused then.
+                if self.queue.is_empty() {
+                    buf.reserve(remaining - avail);
+                }
                 self.rx = Some(frame);
                 return Step::NeedMore;
             }
