@@ -410,8 +410,14 @@ impl DeflateState {
                 break;
             }
         }
+        // RFC 7692 §7.2.1: the output must end with an empty stored block,
+        // whose last 4 bytes are then removed. zlib emits none for a flush
+        // with nothing new (an empty message): append one, i.e. the byte 0x00
+        // that remains of `00 00 00 ff ff`.
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
+        } else {
+            out.push(0x00);
         }
         if self.send_reset {
             c.reset();

@@ -298,6 +298,7 @@ impl Connection {
                 self.rx_msg = Some(RxMessage {
                     kind,
                     compressed,
+                    saw_payload: false,
                     size,
                     utf8: Default::default(),
                     buf: None,
@@ -373,16 +374,35 @@ impl Connection {
                 return self.fail(ProtocolError::ReservedBits);
             };
             let mut out = alloc::vec::Vec::new();
-            match deflate.decompress(&part, last, &mut out, limit) {
-                Ok(()) => {}
-                Err(crate::deflate::InflateError::TooLarge) => {
-                    let size = msg.size.saturating_add(out.len() as u64);
-                    let limit = self.limits.max_message;
-                    return self.fail(ProtocolError::MessageTooLarge { size, limit });
+            msg.saw_payload |= !part.is_empty();
+            // A compressed message with no payload at all (RFC 7692 §7.2.1
+            // says a sender emits at least an empty block): read it as an
+            // empty message rather than inflating the bare tail, which would
+            // desynchronise the inflater.
+            let empty = last && !msg.saw_payload;
+            let result = if empty {
+                Ok(())
+            } else {
+                deflate.decompress(&part, last, &mut out, limit)
+            };
+            if let Err(error) = result {
+                // The outcome must not depend on read boundaries: an invalid
+                // UTF-8 byte inflated before the point of failure (within the
+                // limit) is the earlier error, as a piecewise read would see.
+                let within = out.len().min(limit);
+                if text && msg.utf8.feed(&out[..within]).is_err() {
+                    return self.fail(ProtocolError::InvalidUtf8);
                 }
-                Err(crate::deflate::InflateError::Corrupt) => {
-                    return self.fail(ProtocolError::BadCompressedData);
-                }
+                return match error {
+                    crate::deflate::InflateError::TooLarge => {
+                        let size = msg.size.saturating_add(out.len() as u64);
+                        let limit = self.limits.max_message;
+                        self.fail(ProtocolError::MessageTooLarge { size, limit })
+                    }
+                    crate::deflate::InflateError::Corrupt => {
+                        self.fail(ProtocolError::BadCompressedData)
+                    }
+                };
             }
             msg.size += out.len() as u64;
             part = BytesMut::from(Bytes::from(out));

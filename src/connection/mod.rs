@@ -406,6 +406,8 @@ struct RxMessage {
     kind: DataKind,
     /// RSV1 on the first frame: the payload is deflated (RFC 7692 §6).
     compressed: bool,
+    /// Some compressed payload byte arrived (an empty one is read as empty).
+    saw_payload: bool,
     size: u64,
     utf8: Utf8Validator,
     /// Reassembly storage, only while a fragmented message is open.
