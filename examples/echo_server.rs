@@ -27,79 +27,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
+#[path = "common/server_options.rs"]
+mod server_options;
+
 use driver::{Clock, drive, read_request};
+use server_options::{ServerOptions, USAGE, parse_server_args};
 use wsmachine::deflate::{DeflateConfig, negotiate_server};
-use wsmachine::handshake::{
-    Accept, HandshakeConfig, HandshakeError, OriginPolicy, ServerHandshake,
-};
-use wsmachine::{Config, Connection, Duration, Event, Instant};
-
-/// Settings from the command line.
-#[derive(Clone, Debug)]
-struct Options {
-    addr: String,
-    config: Config,
-    handshake: HandshakeConfig,
-    origins: Vec<String>,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        addr: "127.0.0.1:9001".into(),
-        config: Config::default()
-            .max_message_size(64 << 20)
-            .max_frame_size(64 << 20),
-        handshake: HandshakeConfig::default(),
-        origins: Vec::new(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {value}"))
-        };
-        let size = || {
-            value
-                .parse::<usize>()
-                .map_err(|_| format!("{flag}: not a size: {value}"))
-        };
-        let ms = || number().map(Duration::from_millis);
-        let c = &mut options.config;
-        match flag.as_str() {
-            "--addr" => options.addr = value.clone(),
-            "--max-message-size" => c.max_message_size = size()?,
-            "--max-frame-size" => c.max_frame_size = size()?,
-            "--origin" => options.origins.push(value.clone()),
-            "--ping-interval-ms" => c.ping_interval = Some(ms()?).filter(|d| !d.is_zero()),
-            "--pong-timeout-ms" => c.pong_timeout = ms()?,
-            "--idle-timeout-ms" => c.idle_timeout = Some(ms()?).filter(|d| !d.is_zero()),
-            "--close-timeout-ms" => c.close_timeout = ms()?,
-            "--handshake-timeout-ms" => {
-                options.handshake = options
-                    .handshake
-                    .clone()
-                    .timeout(Some(ms()?).filter(|d| !d.is_zero()))
-            }
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(options)
-}
+use wsmachine::handshake::{Accept, HandshakeError, OriginPolicy, ServerHandshake};
+use wsmachine::{Connection, Event, Instant};
 
 fn main() -> ExitCode {
-    let options = match parse_args() {
+    let options = match parse_server_args("127.0.0.1:9001") {
         Ok(o) => Arc::new(o),
         Err(e) => {
             eprintln!(
-                "{e}\nusage: echo_server [--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
-                       [--origin ORIGIN]... [--ping-interval-ms MS] [--pong-timeout-ms MS] [--idle-timeout-ms MS] \
-                       [--close-timeout-ms MS] [--handshake-timeout-ms MS]\n\
-                 a plain HTTP GET / (a browser) serves a diagnostics page"
+                "{e}\nusage: echo_server {USAGE}\na plain HTTP GET / (a browser) serves a diagnostics page"
             );
             return ExitCode::from(2);
         }
@@ -141,7 +83,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn serve(mut stream: TcpStream, options: &Options, clock: Clock) {
+fn serve(mut stream: TcpStream, options: &ServerOptions, clock: Clock) {
     let peer = stream
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));

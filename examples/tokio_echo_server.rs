@@ -26,6 +26,8 @@
 //! One line on stdout per closed connection: peer address, close code,
 //! initiator, cause, duration.
 
+#[path = "common/server_options.rs"]
+mod server_options;
 #[path = "common/tokio_driver.rs"]
 mod tokio_driver;
 
@@ -34,76 +36,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use server_options::{ServerOptions, USAGE, parse_server_args};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_driver::{Clock, Drained, drain, linger, read_more, sleep_until};
-use wsmachine::handshake::{Accept, HandshakeConfig, ServerHandshake};
-use wsmachine::{CloseInfo, Config, Connection, Duration, Event, Instant};
-
-/// Settings from the command line.
-#[derive(Clone, Debug)]
-struct Options {
-    addr: String,
-    config: Config,
-    handshake: HandshakeConfig,
-}
-
-fn parse_args() -> Result<Options, String> {
-    let mut options = Options {
-        addr: "127.0.0.1:9002".into(),
-        config: Config::default()
-            .max_message_size(64 << 20)
-            .max_frame_size(64 << 20),
-        handshake: HandshakeConfig::default(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {value}"))
-        };
-        let size = || {
-            value
-                .parse::<usize>()
-                .map_err(|_| format!("{flag}: not a size: {value}"))
-        };
-        let ms = || number().map(Duration::from_millis);
-        let c = &mut options.config;
-        match flag.as_str() {
-            "--addr" => options.addr = value.clone(),
-            "--max-message-size" => c.max_message_size = size()?,
-            "--max-frame-size" => c.max_frame_size = size()?,
-            "--ping-interval-ms" => c.ping_interval = Some(ms()?).filter(|d| !d.is_zero()),
-            "--pong-timeout-ms" => c.pong_timeout = ms()?,
-            "--idle-timeout-ms" => c.idle_timeout = Some(ms()?).filter(|d| !d.is_zero()),
-            "--close-timeout-ms" => c.close_timeout = ms()?,
-            "--handshake-timeout-ms" => {
-                options.handshake = options
-                    .handshake
-                    .clone()
-                    .timeout(Some(ms()?).filter(|d| !d.is_zero()))
-            }
-            _ => return Err(format!("unknown flag {flag}")),
-        }
-    }
-    Ok(options)
-}
+use wsmachine::deflate::{DeflateConfig, negotiate_server};
+use wsmachine::handshake::{Accept, OriginPolicy, ServerHandshake};
+use wsmachine::{CloseInfo, Connection, Event, Instant};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let options = match parse_args() {
+    let options = match parse_server_args("127.0.0.1:9002") {
         Ok(o) => Arc::new(o),
         Err(e) => {
-            eprintln!(
-                "{e}\nusage: tokio_echo_server [--addr ADDR] [--max-message-size BYTES] \
-                 [--max-frame-size BYTES] [--ping-interval-ms MS] [--pong-timeout-ms MS] \
-                 [--idle-timeout-ms MS] [--close-timeout-ms MS] [--handshake-timeout-ms MS]"
-            );
+            eprintln!("{e}\nusage: tokio_echo_server {USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -138,7 +84,7 @@ async fn main() -> ExitCode {
 }
 
 /// One connection: the upgrade handshake, then the echo loop.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<Options>, clock: Clock) {
+async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<ServerOptions>, clock: Clock) {
     let started = clock.now();
     let mut buf = BytesMut::with_capacity(16 * 1024);
 
@@ -182,7 +128,24 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<Options>, c
             }
         }
     };
-    let response = match handshake.accept(&request, &Accept::new()) {
+    // The `--origin` allow-list (cross-site WebSocket hijacking), then
+    // permessage-deflate if the client offers it.
+    let policy = if options.origins.is_empty() {
+        OriginPolicy::AnyOrigin
+    } else {
+        OriginPolicy::allow_list(options.origins.iter().cloned())
+    };
+    let mut accept = Accept::new();
+    let mut config = options.config.clone();
+    let checked = policy.check(&request).map(|()| {
+        if let Some((params, answer)) =
+            negotiate_server(request.extensions(), &DeflateConfig::default())
+        {
+            accept = accept.clone().extensions(answer);
+            config = config.clone().deflate(Some(params));
+        }
+    });
+    let response = match checked.and_then(|()| handshake.accept(&request, &accept)) {
         Ok(response) => response,
         Err(e) => {
             let _ = stream.write_all(&e.response()).await;
@@ -201,7 +164,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<Options>, c
     }
 
     // 2. The connection. Bytes after the request head are its first frames.
-    let mut conn = Connection::server(options.config.clone(), clock.now());
+    let mut conn = Connection::server(config, clock.now());
     if !buf.is_empty() {
         conn.handle_read(clock.now(), &mut buf);
     }

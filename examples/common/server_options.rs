@@ -1,0 +1,69 @@
+//! Command-line options shared by the std and tokio echo servers.
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use wsmachine::handshake::HandshakeConfig;
+use wsmachine::{Config, Duration};
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub addr: String,
+    pub config: Config,
+    pub handshake: HandshakeConfig,
+    /// `--origin` allow-list (empty: any origin).
+    pub origins: Vec<String>,
+}
+
+/// The flags every echo server takes; `default_addr` differs per example.
+pub const USAGE: &str = "[--addr ADDR] [--max-message-size BYTES] [--max-frame-size BYTES] \
+[--origin ORIGIN]... [--ping-interval-ms MS] [--pong-timeout-ms MS] [--idle-timeout-ms MS] \
+[--close-timeout-ms MS] [--handshake-timeout-ms MS]";
+
+/// Parses the process arguments. `Err("")` asks for the usage text.
+pub fn parse_server_args(default_addr: &str) -> Result<ServerOptions, String> {
+    let mut options = ServerOptions {
+        addr: default_addr.into(),
+        config: Config::default()
+            .max_message_size(64 << 20)
+            .max_frame_size(64 << 20),
+        handshake: HandshakeConfig::default(),
+        origins: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {value}"))
+        };
+        let size = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{flag}: not a size: {value}"))
+        };
+        let ms = || number().map(Duration::from_millis);
+        // 0 turns an optional timer off.
+        let optional_ms = || ms().map(|d| Some(d).filter(|d| !d.is_zero()));
+        let c = &mut options.config;
+        match flag.as_str() {
+            "--addr" => options.addr = value.clone(),
+            "--max-message-size" => c.max_message_size = size()?,
+            "--max-frame-size" => c.max_frame_size = size()?,
+            "--origin" => options.origins.push(value.clone()),
+            "--ping-interval-ms" => c.ping_interval = optional_ms()?,
+            "--pong-timeout-ms" => c.pong_timeout = ms()?,
+            "--idle-timeout-ms" => c.idle_timeout = optional_ms()?,
+            "--close-timeout-ms" => c.close_timeout = ms()?,
+            "--handshake-timeout-ms" => {
+                options.handshake = options.handshake.clone().timeout(optional_ms()?)
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    Ok(options)
+}
