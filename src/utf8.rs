@@ -23,14 +23,29 @@ pub struct InvalidUtf8;
 /// assert!(v.is_complete());
 /// assert!(v.feed(&[0xE2, 0x28]).is_err()); // 0x28 cannot continue E2
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Utf8Validator {
     /// The bytes of an incomplete code point at the end of the input so far.
     partial: [u8; 4],
     partial_len: u8,
 }
 
+/// Equal when in the same logical state: the same unfinished code point
+/// (stale bytes past it do not count).
+impl PartialEq for Utf8Validator {
+    fn eq(&self, other: &Self) -> bool {
+        self.pending() == other.pending()
+    }
+}
+
+impl Eq for Utf8Validator {}
+
 impl Utf8Validator {
+    /// The bytes of the unfinished code point.
+    fn pending(&self) -> &[u8] {
+        &self.partial[..usize::from(self.partial_len)]
+    }
+
     /// A validator at the start of a text.
     pub const fn new() -> Self {
         Utf8Validator {

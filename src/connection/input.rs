@@ -393,15 +393,13 @@ impl Connection {
                 if text && msg.utf8.feed(&out[..within]).is_err() {
                     return self.fail(ProtocolError::InvalidUtf8);
                 }
-                return match error {
-                    crate::deflate::InflateError::TooLarge => {
-                        let size = msg.size.saturating_add(out.len() as u64);
-                        let limit = self.limits.max_message;
-                        self.fail(ProtocolError::MessageTooLarge { size, limit })
-                    }
-                    crate::deflate::InflateError::Corrupt => {
-                        self.fail(ProtocolError::BadCompressedData)
-                    }
+                // Output past the limit (even before a corruption) is 1009.
+                return if out.len() > limit || error == crate::deflate::InflateError::TooLarge {
+                    let size = msg.size.saturating_add(out.len() as u64);
+                    let limit = self.limits.max_message;
+                    self.fail(ProtocolError::MessageTooLarge { size, limit })
+                } else {
+                    self.fail(ProtocolError::BadCompressedData)
                 };
             }
             msg.size += out.len() as u64;
