@@ -67,6 +67,16 @@ impl Utf8Bytes {
     }
 }
 
+impl Utf8Bytes {
+    /// Strings up to this long are stored inline by [`Utf8Bytes::inline`].
+    pub(crate) const INLINE: usize = 30;
+
+    /// A copy of a short string, stored inline (no heap, no shared count).
+    pub(crate) fn inline(s: &str) -> Self {
+        Utf8Bytes(Inner::Long(FastStr::new(s)))
+    }
+}
+
 impl PartialEq for Utf8Bytes {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()

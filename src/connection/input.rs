@@ -227,8 +227,25 @@ impl Connection {
         {
             return None;
         }
-        buf.advance(head_len);
         self.stats.frames_in += 1;
+        if kind == DataKind::Text && len <= Utf8Bytes::INLINE {
+            // A short text is copied into the string itself: no reference to
+            // the read buffer, so no shared-count traffic per message.
+            let payload = &mut buf[head_len..head_len + len];
+            if let Some(key) = h.mask {
+                apply_mask(payload, key, 0);
+            }
+            let text = core::str::from_utf8(payload).map(Utf8Bytes::inline);
+            buf.advance(head_len + len);
+            return Some(match text {
+                Ok(text) => {
+                    self.queue.push_back(Queued::Message(Message::Text(text)));
+                    Step::Continue
+                }
+                Err(_) => self.fail(ProtocolError::InvalidUtf8),
+            });
+        }
+        buf.advance(head_len);
         let mut payload = buf.split_to(len);
         if let Some(key) = h.mask {
             apply_mask(&mut payload, key, 0);
