@@ -2,10 +2,12 @@
 //! connections, round trips for all parameter combinations, RSV1 rules, and
 //! corrupt data.
 
+mod common;
+
 use bytes::{Buf, BytesMut};
 use proptest::prelude::*;
 use wsmachine::deflate::{DeflateConfig, accept_response, negotiate_server, offer};
-use wsmachine::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use wsmachine::frame::{FrameHeader, OpCode};
 use wsmachine::{
     CloseCause, CloseCode, Config, Connection, DataKind, Delivery, Event, Instant, Message, Output,
     ProtocolError,
@@ -195,21 +197,8 @@ fn chunk_delivery_streams_inflated_pieces() {
 
 /// A masked client frame with explicit RSV bits.
 fn raw(fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let key = [9, 8, 7, 6];
-    let h = FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0; MAX_HEADER_LEN];
-    let n = h.encode(&mut head);
-    let mut out = head[..n].to_vec();
-    let mut body = payload.to_vec();
-    apply_mask(&mut body, key, 0);
-    out.extend(body);
-    out
+    let first = common::first_byte(fin, opcode.as_u8()) | (rsv << 4);
+    common::raw_frame(first, payload, Some([9, 8, 7, 6]))
 }
 
 fn closed_with(events: &[Event]) -> CloseCause {

@@ -3,6 +3,8 @@
 
 #![allow(unsafe_code)] // the counting allocator below; the library forbids unsafe
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use bytes::{Buf, BytesMut};
 use flate2::{Compress, Compression, FlushCompress};
 use wsmachine::deflate::{DeflateConfig, accept_response, negotiate_server, offer};
-use wsmachine::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use wsmachine::frame::OpCode;
 use wsmachine::{CloseCause, Config, Connection, Event, Instant, Message, Output, ProtocolError};
 
 struct Counting;
@@ -90,21 +92,11 @@ fn zeros_compressed(total: usize) -> Vec<u8> {
 }
 
 fn masked(rsv: u8, opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let h = FrameHeader {
-        fin: true,
-        rsv,
-        opcode,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0; MAX_HEADER_LEN];
-    let n = h.encode(&mut head);
-    let mut out = head[..n].to_vec();
-    let start = out.len();
-    out.extend_from_slice(payload);
-    apply_mask(&mut out[start..], key, 0);
-    out
+    common::raw_frame(
+        common::first_byte(true, opcode.as_u8()) | (rsv << 4),
+        payload,
+        Some([1, 2, 3, 4]),
+    )
 }
 
 fn server(max_message: usize) -> Connection {

@@ -2,6 +2,8 @@
 //! limit flags, with real time. Each test is bounded to a few seconds and
 //! kills the server it started.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use wsmachine::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use wsmachine::frame::{FrameHeader, OpCode};
 use wsmachine::handshake::{ClientHandshake, ClientRequest, HandshakeConfig};
 
 /// The running example; killed on drop.
@@ -111,21 +113,7 @@ fn read_frame(stream: &mut TcpStream, pending: &mut Vec<u8>) -> Option<(u8, Vec<
 }
 
 fn client_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let h = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0; MAX_HEADER_LEN];
-    let n = h.encode(&mut head);
-    let mut out = head[..n].to_vec();
-    let mut body = payload.to_vec();
-    apply_mask(&mut body, key, 0);
-    out.extend(body);
-    out
+    common::masked_frame(true, opcode.as_u8(), payload, [1, 2, 3, 4])
 }
 
 fn close_code(payload: &[u8]) -> u16 {

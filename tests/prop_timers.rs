@@ -3,9 +3,11 @@
 //! one `Closed` per side with nothing after it, and every message sent before
 //! a clean close arrives intact and in order.
 
+mod common;
+
 use bytes::BytesMut;
 use proptest::prelude::*;
-use wsmachine::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use wsmachine::frame::OpCode;
 use wsmachine::sim::{Side, Sim, SimConfig};
 use wsmachine::{
     CloseCause, CloseCode, Config, Connection, Duration, Event, Instant, Message, Output,
@@ -29,21 +31,7 @@ fn arb_config() -> impl Strategy<Value = Config> {
 
 /// A masked frame as a client would send it.
 fn client_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
-    let key = [1, 2, 3, 4];
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: Some(key),
-        payload_len: payload.len() as u64,
-    };
-    let mut head = [0; MAX_HEADER_LEN];
-    let n = header.encode(&mut head);
-    let mut out = head[..n].to_vec();
-    let mut body = payload.to_vec();
-    apply_mask(&mut body, key, 0);
-    out.extend_from_slice(&body);
-    out
+    common::masked_frame(true, opcode.as_u8(), payload, [1, 2, 3, 4])
 }
 
 #[derive(Clone, Debug)]
