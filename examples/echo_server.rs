@@ -31,7 +31,7 @@ use bytes::BytesMut;
 mod server_options;
 
 use driver::{Clock, drive, read_request};
-use server_options::{ServerOptions, USAGE, parse_server_args};
+use server_options::{ServerOptions, USAGE, log, log_closed, parse_server_args};
 use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::handshake::{Accept, HandshakeError, OriginPolicy, ServerHandshake};
 use wsmachine::{Connection, Event, Instant};
@@ -167,16 +167,7 @@ fn serve(mut stream: TcpStream, options: &ServerOptions, clock: Clock) {
         |_, _| {},
         None,
     ) {
-        Ok(info) => {
-            let line = format!(
-                "code={} initiator={:?} cause={} clean={}",
-                info.code().0,
-                info.initiator,
-                cause(&info.cause),
-                info.clean
-            );
-            log(peer, &line, started, clock.now());
-        }
+        Ok(info) => log_closed(peer, &info, started, clock.now()),
         Err(e) => log(peer, &format!("io error: {e}"), started, clock.now()),
     }
 }
@@ -204,19 +195,4 @@ fn diag_page(error: &HandshakeError, head: &[u8]) -> Option<Vec<u8>> {
         PAGE.len()
     );
     Some([head.as_bytes(), PAGE.as_bytes()].concat())
-}
-
-fn cause(cause: &wsmachine::CloseCause) -> String {
-    match cause {
-        wsmachine::CloseCause::Protocol(e) => format!("Protocol({e})"),
-        other => format!("{other:?}"),
-    }
-}
-
-fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
-    let line = format!(
-        "closed peer={peer} {what} duration_ms={}\n",
-        (now - started).as_millis()
-    );
-    let _ = std::io::stdout().lock().write_all(line.as_bytes());
 }

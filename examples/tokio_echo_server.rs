@@ -36,7 +36,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use server_options::{ServerOptions, USAGE, parse_server_args};
+use server_options::{ServerOptions, USAGE, log, log_closed, parse_server_args};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_driver::{Clock, Drained, drain, linger, read_more, sleep_until};
@@ -209,29 +209,5 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<ServerOptio
     if shut_down && !eof {
         linger(&mut stream).await;
     }
-    let line = format!(
-        "code={} initiator={:?} cause={} clean={}",
-        info.code().0,
-        info.initiator,
-        cause(&info.cause),
-        info.clean
-    );
-    log(peer, &line, started, clock.now());
-}
-
-fn cause(cause: &wsmachine::CloseCause) -> String {
-    match cause {
-        wsmachine::CloseCause::Protocol(e) => format!("Protocol({e})"),
-        other => format!("{other:?}"),
-    }
-}
-
-fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
-    use std::io::Write;
-    let line = format!(
-        "closed peer={peer} {what} duration_ms={}\n",
-        (now - started).as_millis()
-    );
-    // Not `println!`: a closed stdout must not panic the task.
-    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    log_closed(peer, &info, started, clock.now());
 }

@@ -1,9 +1,13 @@
-//! Command-line options shared by the std and tokio echo servers.
+//! What the std and tokio echo servers share: command-line options and the
+//! one line logged per connection.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+use std::io::Write;
+use std::net::SocketAddr;
+
 use wsmachine::handshake::HandshakeConfig;
-use wsmachine::{Config, Duration};
+use wsmachine::{CloseCause, CloseInfo, Config, Duration, Instant};
 
 /// Settings from the command line.
 #[derive(Clone, Debug)]
@@ -66,4 +70,29 @@ pub fn parse_server_args(default_addr: &str) -> Result<ServerOptions, String> {
         }
     }
     Ok(options)
+}
+
+/// One line on stdout: `closed peer=ADDR WHAT duration_ms=N`.
+pub fn log(peer: SocketAddr, what: &str, started: Instant, now: Instant) {
+    let line = format!(
+        "closed peer={peer} {what} duration_ms={}\n",
+        (now - started).as_millis()
+    );
+    // Not `println!`: a closed stdout must not panic the server.
+    let _ = std::io::stdout().lock().write_all(line.as_bytes());
+}
+
+/// The log line of a connection that ended: code, initiator, cause, clean.
+pub fn log_closed(peer: SocketAddr, info: &CloseInfo, started: Instant, now: Instant) {
+    let cause = match &info.cause {
+        CloseCause::Protocol(e) => format!("Protocol({e})"),
+        other => format!("{other:?}"),
+    };
+    let what = format!(
+        "code={} initiator={:?} cause={cause} clean={}",
+        info.code().0,
+        info.initiator,
+        info.clean
+    );
+    log(peer, &what, started, now);
 }
