@@ -407,6 +407,7 @@ struct RxMessage {
     /// RSV1 on the first frame: the payload is deflated (RFC 7692 §6).
     compressed: bool,
     /// Some compressed payload byte arrived (an empty one is read as empty).
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code))]
     saw_payload: bool,
     size: u64,
     utf8: Utf8Validator,
