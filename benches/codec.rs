@@ -198,5 +198,85 @@ Sec-WebSocket-Version: 13\r\n\r\n";
     g.finish();
 }
 
-criterion_group!(benches, bench_decode, bench_encode, bench_primitives);
+fn json_like(len: usize) -> String {
+    let mut s = String::from("[");
+    let mut i = 0;
+    while s.len() < len - 100 {
+        s.push_str(&format!(
+            "{{\"id\":{i},\"user\":\"user-{}\",\"active\":{},\"score\":{}.{}}},",
+            i * 7 % 1000,
+            i % 3 == 0,
+            i * 37 % 10_000,
+            i % 100
+        ));
+        i += 1;
+    }
+    s.push(']');
+    s
+}
+
+fn bench_deflate(c: &mut Criterion) {
+    use wsmachine::deflate::{DeflateConfig, accept_response, negotiate_server, offer};
+    let mut g = c.benchmark_group("deflate");
+    let text = json_like(64 * 1024);
+    let cfg = DeflateConfig::default();
+    let (server_params, answer) = negotiate_server(&[offer(&cfg)], &cfg).unwrap();
+    let client_params = accept_response(&answer, &cfg).unwrap();
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    // Compress (client send, masked) then inflate (server receive), context
+    // takeover on: the 64 KiB JSON-like message of the permessage-deflate issue.
+    let mut client = Connection::client(
+        Config::default().deflate(Some(client_params)),
+        Instant::ZERO,
+        [1; 32],
+    );
+    let mut server = Connection::server(
+        Config::default().deflate(Some(server_params)),
+        Instant::ZERO,
+    );
+    let message = wsmachine::Message::text(text.clone());
+    let mut wire = BytesMut::new();
+    g.bench_function("compress 64 KiB JSON", |b| {
+        b.iter(|| {
+            client.send(message.clone()).unwrap();
+            while let Output::Transmit(t) = client.poll_output() {
+                black_box(t.len());
+            }
+        })
+    });
+    g.bench_function("compress + inflate 64 KiB JSON", |b| {
+        b.iter(|| {
+            client.send(message.clone()).unwrap();
+            while let Output::Transmit(t) = client.poll_output() {
+                t.write_to_bytes(&mut wire);
+            }
+            server.handle_read(Instant::ZERO, &mut wire);
+            while !matches!(server.poll_output(), Output::Wait { .. }) {}
+        })
+    });
+    g.finish();
+}
+
+trait WriteToBytes {
+    fn write_to_bytes(self, out: &mut BytesMut);
+}
+
+impl WriteToBytes for wsmachine::Transmit {
+    fn write_to_bytes(mut self, out: &mut BytesMut) {
+        while self.has_remaining() {
+            let chunk = self.chunk();
+            out.extend_from_slice(chunk);
+            let n = chunk.len();
+            self.advance(n);
+        }
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_decode,
+    bench_encode,
+    bench_primitives,
+    bench_deflate
+);
 criterion_main!(benches);
