@@ -267,3 +267,33 @@ impl RunUntilClosedSide for Sim {
         self.closed(side).is_some()
     }
 }
+
+#[test]
+fn a_keepalive_due_when_closing_does_not_outlive_the_close() {
+    // The keepalive fires, then the application closes before polling: the
+    // close timer alone decides, no pong deadline is armed behind it.
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_secs(1)))
+        .pong_timeout(Duration::from_millis(100))
+        .close_timeout(Duration::from_secs(5));
+    let mut conn = wsmachine::Connection::client(config, Instant::ZERO, [1; 32]);
+    conn.handle_timeout(Instant::from_secs(1));
+    conn.close(Instant::from_secs(1), CloseCode::NORMAL, "")
+        .unwrap();
+    let mut transmits = 0;
+    loop {
+        match conn.poll_output() {
+            wsmachine::Output::Transmit(_) => transmits += 1,
+            wsmachine::Output::Wait { until } => {
+                assert_eq!(
+                    until,
+                    Some(Instant::from_secs(6)),
+                    "only the close timeout is armed"
+                );
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(transmits, 1, "just the close frame");
+}

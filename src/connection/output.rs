@@ -271,6 +271,8 @@ impl Connection {
         }
         self.queue_close(Initiator::Local, Some(code), reason);
         self.state = State::CloseSent;
+        // The close timer now covers liveness: no keepalive after our close.
+        self.keepalive_pending = false;
         self.timers.stop_all();
         self.timers
             .set_close(self.now + super::from_millis(self.limits.close_timeout));
