@@ -471,7 +471,8 @@ pub struct Connection {
     queue: VecDeque<Queued>,
     /// Bytes of the frames in `queue`.
     tx_bytes: usize,
-    /// The pong owed for the latest ping (a ping flood keeps only one).
+    /// The pong owed for the latest ping once `MAX_QUEUED_PONGS` pongs are
+    /// already queued (a ping flood keeps only this one more).
     pending_pong: Option<Box<Bytes>>,
     /// The fragmented message being sent, with its UTF-8 state for text.
     tx_fragment: Option<(DataKind, Utf8Validator)>,
