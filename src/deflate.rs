@@ -341,6 +341,8 @@ pub(crate) struct DeflateState {
     recv_reset: bool,
     compress: Option<Compress>,
     decompress: Option<Decompress>,
+    /// The peer's stream ended with a final block within this message.
+    stream_ended: bool,
 }
 
 impl core::fmt::Debug for DeflateState {
@@ -376,6 +378,7 @@ impl DeflateState {
             recv_reset,
             compress: None,
             decompress: None,
+            stream_ended: false,
         }
     }
 
@@ -440,9 +443,13 @@ impl DeflateState {
         let d = self
             .decompress
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        inflate_bounded(d, input, out, limit)?;
+        inflate_bounded(d, input, out, limit, &mut self.stream_ended)?;
         if last {
-            inflate_bounded(d, &TAIL, out, limit)?;
+            // After a final block the stream is over: no tail to append.
+            if !self.stream_ended {
+                inflate_bounded(d, &TAIL, out, limit, &mut self.stream_ended)?;
+            }
+            self.stream_ended = false;
             if self.recv_reset {
                 d.reset(false);
             }
@@ -458,6 +465,7 @@ fn inflate_bounded(
     mut input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
+    ended: &mut bool,
 ) -> Result<(), InflateError> {
     let cap = limit.saturating_add(1);
     loop {
@@ -482,12 +490,15 @@ fn inflate_bounded(
         }
         let filled = out.capacity() == out.len();
         match status {
+            // RFC 7692 §7.2.3.4: a sender may end a message with a block whose
+            // BFINAL bit is set. The stream then ends here: what follows is
+            // our own appended tail (ignored) or a new stream.
             Status::StreamEnd => {
-                return if input.is_empty() {
-                    Ok(())
-                } else {
-                    Err(InflateError::Corrupt)
-                };
+                d.reset(false);
+                *ended = true;
+                if TAIL.starts_with(input) {
+                    return Ok(());
+                }
             }
             _ if input.is_empty() && !filled => return Ok(()),
             // No progress with room to spare: the stream wants more input
@@ -589,6 +600,22 @@ mod tests {
             Err(InflateError::TooLarge)
         );
         assert!(out.capacity() <= (1 << 20) + 1, "{}", out.capacity());
+    }
+
+    #[test]
+    fn a_final_block_ends_the_message_and_the_tail_is_ignored() {
+        // RFC 7692 §7.2.3.4: "Hello" with BFINAL set, as a sender without
+        // sync flush would produce it.
+        let mut c = Compress::new_with_window_bits(Compression::default(), false, 15);
+        let mut wire = Vec::with_capacity(64);
+        c.compress_vec(b"Hello", &mut wire, FlushCompress::Finish)
+            .unwrap();
+        let (_, mut server) = pair(defaults());
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            server.decompress(&wire, true, &mut out, 100).unwrap();
+            assert_eq!(out, b"Hello");
+        }
     }
 
     #[test]
