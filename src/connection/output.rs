@@ -40,7 +40,12 @@ impl OutFrame {
     }
 }
 
-/// An entry of the connection's queue: a frame to send or an event to report.
+/// An entry of the connection's queue: a frame to send, an event to report,
+/// or a transition to apply in order (peer close, failure, end of stream).
+///
+/// It mirrors [`Event`] rather than holding one because `Event::Closed`
+/// carries a 144-byte `CloseInfo` that is never queued (it is built when the
+/// end is polled); keeping it out keeps every queue entry small.
 pub(crate) enum Queued {
     Frame(OutFrame),
     Message(Message),
