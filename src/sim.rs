@@ -433,7 +433,7 @@ impl Sim {
                 }
                 Output::Event(Event::Closed(info)) => {
                     end.events.push((now, Event::Closed(info.clone())));
-                    end.closed = Some(info);
+                    end.closed = Some(*info);
                 }
                 Output::Event(e) => end.events.push((now, e)),
             }

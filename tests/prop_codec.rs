@@ -174,6 +174,43 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// The borrowed-slice sends put the same bytes on the wire as the `Bytes`
+    /// sends (payload shared or not, inline or not, both roles), so the
+    /// fused copy-and-mask is exactly masking.
+    #[test]
+    fn copy_sends_equal_bytes_sends(
+        messages in prop::collection::vec(arb_message(), 0..8),
+        seed in any::<u8>(),
+        client in any::<bool>(),
+        share in any::<bool>(),
+    ) {
+        let new = || if client {
+            Connection::client(Config::default(), T0, [seed; 32])
+        } else {
+            Connection::server(Config::default(), T0)
+        };
+        let (mut by_bytes, mut by_copy) = (new(), new());
+        let mut keep = Vec::new();
+        for m in &messages {
+            let bytes = m.clone().into_bytes();
+            if share {
+                keep.push(bytes.clone());
+            }
+            match m {
+                Message::Text(t) => {
+                    by_bytes.send_text(t.clone()).unwrap();
+                    by_copy.send_text_copy(t).unwrap();
+                }
+                Message::Binary(b) => {
+                    by_bytes.send_binary(bytes).unwrap();
+                    by_copy.send_binary_copy(b).unwrap();
+                }
+            }
+        }
+        let expected = wire(&drain(&mut by_bytes));
+        prop_assert_eq!(wire(&drain(&mut by_copy)), expected);
+    }
+
     /// Server → client, the other masking direction.
     #[test]
     fn messages_cross_server_to_client_intact(

@@ -131,7 +131,7 @@ pub fn drive(
                     if shut_down {
                         linger(stream);
                     }
-                    return Ok(info);
+                    return Ok(*info);
                 }
                 Output::Event(event) => app.on_event(conn, clock.now(), &event),
                 Output::Wait { until } => break until,

@@ -133,7 +133,7 @@ pub async fn drain<S: AsyncWrite + Unpin>(
                 // For a TcpStream: shutdown(Write), our FIN.
                 let _ = stream.shutdown().await;
             }
-            Output::Event(Event::Closed(info)) => return Drained::Closed(info),
+            Output::Event(Event::Closed(info)) => return Drained::Closed(*info),
             Output::Event(event) => on_event(conn, event),
             Output::Wait { until } => return Drained::Wait(until),
         }

@@ -326,7 +326,7 @@ impl Observer {
                         assert!(conn.is_closed(), "is_closed() false after Closed");
                         assert!(!conn.is_open());
                         self.check_close_info(info);
-                        self.closed = Some(info.clone());
+                        self.closed = Some((**info).clone());
                     } else if self.shutdown {
                         panic!("event after Shutdown that is not Closed: {e:?}");
                     }

@@ -80,7 +80,7 @@ impl Connection {
         if !self.reading && matches!(self.state, State::Open | State::CloseSent) {
             // A close frame or an error read before the FIN is still waiting
             // behind earlier events: the FIN takes effect after it.
-            self.queue.push_back(Queued::Eof);
+            self.enqueue(Queued::Eof);
             return;
         }
         self.apply_eof();
@@ -239,7 +239,7 @@ impl Connection {
             buf.advance(head_len + len);
             return Some(match text {
                 Ok(text) => {
-                    self.queue.push_back(Queued::Message(Message::Text(text)));
+                    self.enqueue(Queued::Message(Message::Text(text)));
                     Step::Continue
                 }
                 Err(_) => self.fail(ProtocolError::InvalidUtf8),
@@ -436,7 +436,7 @@ impl Connection {
                 self.rx_msg = None;
             }
             if !part.is_empty() || last {
-                self.queue.push_back(Queued::Chunk {
+                self.enqueue(Queued::Chunk {
                     kind,
                     data: part.freeze(),
                     fin: last,
@@ -480,7 +480,7 @@ impl Connection {
                 Err(_) => return self.fail(ProtocolError::InvalidUtf8),
             },
         };
-        self.queue.push_back(Queued::Message(message));
+        self.enqueue(Queued::Message(message));
         Step::Continue
     }
 
@@ -499,7 +499,7 @@ impl Connection {
                         self.pongs_queued += 1;
                         let frame = self.encode(OpCode::Pong, true, payload.clone());
                         self.tx_bytes += frame.len();
-                        self.queue.push_back(Queued::PongFrame(frame));
+                        self.enqueue(Queued::PongFrame(frame));
                     } else {
                         match &mut self.pending_pong {
                             Some(owed) => **owed = payload.clone(),
@@ -507,7 +507,7 @@ impl Connection {
                         }
                     }
                 }
-                self.queue.push_back(Queued::Ping(payload));
+                self.enqueue(Queued::Ping(payload));
                 Step::Continue
             }
             OpCode::Pong => {
@@ -520,7 +520,7 @@ impl Connection {
                     self.ping_sent_at = Instant::MAX;
                     rtt = Some(measured);
                 }
-                self.queue.push_back(Queued::Pong { payload, rtt });
+                self.enqueue(Queued::Pong { payload, rtt });
                 Step::Continue
             }
             _ => match parse_close(payload) {
@@ -528,7 +528,7 @@ impl Connection {
                     // Events before the close reach the application first, and
                     // what it sends in answer goes out before our reply.
                     self.reading = false;
-                    self.queue.push_back(Queued::PeerClose(frame));
+                    self.enqueue(Queued::PeerClose(frame));
                     Step::Stop
                 }
                 Err(e) => self.fail(e),
@@ -546,7 +546,7 @@ impl Connection {
         if let Some(payload) = self.pending_pong.take() {
             let frame = self.encode(OpCode::Pong, true, *payload);
             self.tx_bytes += frame.len();
-            self.queue.push_back(Queued::Frame(frame));
+            self.enqueue(Queued::Frame(frame));
         }
         if self.state == State::Open {
             // RFC 6455 §5.5.1: reply with a Close, typically echoing the code.
@@ -581,7 +581,7 @@ impl Connection {
         self.reading = false;
         self.rx = None;
         self.rx_msg = None;
-        self.queue.push_back(Queued::Fail(error));
+        self.enqueue(Queued::Fail(error));
         Step::Stop
     }
 

@@ -205,7 +205,8 @@ pub enum Event {
         rtt: Option<Duration>,
     },
     /// The connection is over. Always the last output, exactly once.
-    Closed(CloseInfo),
+    /// (Boxed: it is rare and large, and every other output stays small.)
+    Closed(Box<CloseInfo>),
 }
 
 /// Who started the end of the connection.

@@ -1,12 +1,13 @@
 //! Commands (send, ping, close) and outputs (`poll_output`, [`Transmit`]).
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use core::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseInfo, Connection, Event, Initiator, Output, State};
-use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask};
+use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask, mask_into};
 use crate::message::{DataKind, Message, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
 
@@ -67,6 +68,26 @@ pub(crate) enum Queued {
     Fail(crate::ProtocolError),
     /// The transport ended after a pending close or error: applied in order.
     Eof,
+}
+
+/// A payload to frame: shared bytes (sent as they are by a server) or a
+/// borrowed slice (copied; by a client, masked while copying).
+pub(super) enum Body<'a> {
+    Shared(Bytes),
+    Borrowed(&'a [u8]),
+}
+
+impl Body<'_> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Shared(bytes) => bytes,
+            Body::Borrowed(slice) => slice,
+        }
+    }
 }
 
 /// Bytes to write to the transport: one frame's header and payload.
@@ -175,28 +196,16 @@ impl Connection {
     /// Fails if a close frame was sent, a fragmented message is open, or the
     /// output queue would pass `max_buffered_output`. Nothing is dropped
     /// silently: a failed send leaves the connection unchanged.
+    ///
+    /// The payload is not copied on the server side; a client masks it in
+    /// place when it holds the only reference, and otherwise masks while
+    /// copying (one pass).
     pub fn send(&mut self, message: Message) -> Result<(), SendError> {
-        self.check_can_send()?;
-        if self.tx_fragment.is_some() {
-            return Err(SendError::FragmentInProgress);
-        }
         let opcode = match message.kind() {
             DataKind::Text => OpCode::Text,
             DataKind::Binary => OpCode::Binary,
         };
-        let payload = message.into_bytes();
-        self.check_room(payload.len())?;
-        #[cfg(feature = "deflate")]
-        if let Some(deflate) = self.ext.as_mut().and_then(|e| e.deflate.as_mut())
-            && deflate.should_compress(payload.len())
-        {
-            // RFC 7692 §6.1: RSV1 on the (first) frame of a compressed message.
-            let compressed = Bytes::from(deflate.compress(&payload));
-            self.queue_rsv(opcode, true, RSV1, compressed);
-            return Ok(());
-        }
-        self.queue(opcode, true, payload);
-        Ok(())
+        self.send_body(opcode, Body::Shared(message.into_bytes()))
     }
 
     /// Queues a text message.
@@ -207,6 +216,43 @@ impl Connection {
     /// Queues a binary message.
     pub fn send_binary(&mut self, data: impl Into<Bytes>) -> Result<(), SendError> {
         self.send(Message::Binary(data.into()))
+    }
+
+    /// Queues a text message copied from a borrowed `str`, as
+    /// [`send_binary_copy`](Connection::send_binary_copy) does for binary data.
+    pub fn send_text_copy(&mut self, text: &str) -> Result<(), SendError> {
+        self.send_body(OpCode::Text, Body::Borrowed(text.as_bytes()))
+    }
+
+    /// Queues a binary message copied from a borrowed slice: for data the
+    /// caller does not hold as [`Bytes`].
+    ///
+    /// A client must rewrite the payload anyway (masking, RFC 6455 §5.3), so
+    /// here the copy is the masking pass, and a payload of up to 26 bytes is
+    /// stored in the frame itself (no allocation). A server copies the slice
+    /// once; with data already in `Bytes`, [`send_binary`](Connection::send_binary)
+    /// sends it without copying.
+    pub fn send_binary_copy(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.send_body(OpCode::Binary, Body::Borrowed(data))
+    }
+
+    fn send_body(&mut self, opcode: OpCode, body: Body<'_>) -> Result<(), SendError> {
+        self.check_can_send()?;
+        if self.tx_fragment.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.check_room(body.len())?;
+        #[cfg(feature = "deflate")]
+        if let Some(deflate) = self.ext.as_mut().and_then(|e| e.deflate.as_mut())
+            && deflate.should_compress(body.len())
+        {
+            // RFC 7692 §6.1: RSV1 on the (first) frame of a compressed message.
+            let compressed = Bytes::from(deflate.compress(body.as_slice()));
+            self.queue_rsv(opcode, true, RSV1, Body::Shared(compressed));
+            return Ok(());
+        }
+        self.queue_rsv(opcode, true, 0, body);
+        Ok(())
     }
 
     /// Queues one fragment of a message (RFC 6455 §5.4).
@@ -334,32 +380,48 @@ impl Connection {
     }
 
     fn queue(&mut self, opcode: OpCode, fin: bool, payload: Bytes) {
-        self.queue_rsv(opcode, fin, 0, payload);
+        self.queue_rsv(opcode, fin, 0, Body::Shared(payload));
     }
 
-    fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) {
-        let frame = self.encode_rsv(opcode, fin, rsv, payload);
+    fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) {
+        let frame = self.encode_rsv(opcode, fin, rsv, body);
         self.tx_bytes += frame.len();
-        self.queue.push_back(Queued::Frame(frame));
+        self.enqueue(Queued::Frame(frame));
+    }
+
+    /// Appends to the queue.
+    pub(super) fn enqueue(&mut self, item: Queued) {
+        self.queue.push_back(item);
+    }
+
+    /// The queue is empty: give its storage back, so an idle connection holds
+    /// no heap. A connection that already keeps state out of line (a client's
+    /// mask generator, a deflate context) keeps small storage instead, so a
+    /// send-then-poll loop does not allocate per message.
+    fn release_queue(&mut self) {
+        if self.ext.is_none() || self.queue.capacity() > SPARE_QUEUE_MAX {
+            self.queue = VecDeque::new();
+        }
     }
 
     /// Encodes a frame; a client masks the payload (in place when it owns it).
     pub(super) fn encode(&mut self, opcode: OpCode, fin: bool, payload: Bytes) -> OutFrame {
-        self.encode_rsv(opcode, fin, 0, payload)
+        self.encode_rsv(opcode, fin, 0, Body::Shared(payload))
     }
 
-    fn encode_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: Bytes) -> OutFrame {
+    fn encode_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) -> OutFrame {
         let mask = self
             .ext
             .as_mut()
             .and_then(|e| e.mask.as_mut())
             .map(|keys| keys.next_key());
+        let len = body.len();
         let header = FrameHeader {
             fin,
             rsv,
             opcode,
             mask,
-            payload_len: payload.len() as u64,
+            payload_len: len as u64,
         };
         let mut head_bytes = [0u8; MAX_HEADER_LEN];
         let n = header.encode(&mut head_bytes);
@@ -367,24 +429,26 @@ impl Connection {
         head[..n].copy_from_slice(&head_bytes[..n]);
         let head_len = u8::try_from(n).unwrap_or(0);
         let mut inline_len = 0;
-        let payload = match mask {
-            None => payload,
+        let payload = match (mask, body) {
+            (None, Body::Shared(bytes)) => bytes,
+            (None, Body::Borrowed(slice)) => Bytes::copy_from_slice(slice),
             // A short payload a client must mask anyway: copy it next to the
             // header (no allocation, one chunk to write).
-            Some(key) if n + payload.len() <= INLINE => {
-                let inline = &mut head[n..n + payload.len()];
-                inline.copy_from_slice(&payload);
+            (Some(key), body) if n + len <= INLINE => {
+                let inline = &mut head[n..n + len];
+                inline.copy_from_slice(body.as_slice());
                 apply_mask(inline, key, 0);
-                inline_len = u8::try_from(payload.len()).unwrap_or(0);
+                inline_len = u8::try_from(len).unwrap_or(0);
                 Bytes::new()
             }
-            Some(key) => {
-                let mut owned = payload
-                    .try_into_mut()
-                    .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-                apply_mask(&mut owned, key, 0);
-                owned.freeze()
-            }
+            (Some(key), Body::Shared(bytes)) => match bytes.try_into_mut() {
+                Ok(mut owned) => {
+                    apply_mask(&mut owned, key, 0);
+                    owned.freeze()
+                }
+                Err(shared) => masked_copy(&shared, key),
+            },
+            (Some(key), Body::Borrowed(slice)) => masked_copy(slice, key),
         };
         OutFrame {
             head,
@@ -394,6 +458,17 @@ impl Connection {
         }
     }
 }
+
+/// `payload` masked with `key`, in a new buffer written once.
+fn masked_copy(payload: &[u8], key: [u8; 4]) -> Bytes {
+    let mut out = alloc::vec::Vec::with_capacity(payload.len());
+    mask_into(&mut out, payload, key);
+    Bytes::from(out)
+}
+
+/// Largest queue storage (in entries) a connection with out-of-line state
+/// keeps while its queue is empty.
+const SPARE_QUEUE_MAX: usize = 8;
 
 /// Outputs.
 impl Connection {
@@ -419,8 +494,7 @@ impl Connection {
         }
         if let Some(next) = self.queue.pop_front() {
             if self.queue.is_empty() {
-                // No heap while idle: the queue gives its storage back.
-                self.queue = VecDeque::new();
+                self.release_queue();
             }
             let event = match next {
                 Queued::Frame(frame) => {
@@ -465,7 +539,7 @@ impl Connection {
             self.state = State::Closed;
             let info = self.close_info();
             self.closing = None;
-            return Output::Event(Event::Closed(info));
+            return Output::Event(Event::Closed(Box::new(info)));
         }
         Output::Wait {
             until: self.next_deadline(),

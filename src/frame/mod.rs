@@ -6,7 +6,7 @@
 
 mod mask;
 
-pub use mask::{MaskGen, apply_mask, apply_mask_naive};
+pub use mask::{MaskGen, apply_mask, apply_mask_naive, mask_into};
 
 use crate::ProtocolError;
 

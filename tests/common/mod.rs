@@ -252,7 +252,7 @@ pub fn closed(outs: &[Out]) -> CloseInfo {
         .count();
     assert_eq!(count, 1, "expected exactly one Closed in {outs:#?}");
     match outs.last() {
-        Some(Out::Event(Event::Closed(info))) => info.clone(),
+        Some(Out::Event(Event::Closed(info))) => (**info).clone(),
         _ => panic!("Closed is not the last output: {outs:#?}"),
     }
 }

@@ -32,7 +32,7 @@ pub const IMPLS: &[Impl] = &[
         name: "wsmachine",
         decode: wsmachine_decode,
         encode: wsmachine_encode,
-        note: "BytesMut + handle_read per 64 KiB piece, drain poll_output; encode: send_binary(Bytes) + Transmit header/payload",
+        note: "BytesMut + handle_read per 64 KiB piece, drain poll_output; encode: send_binary_copy(&[u8]) + Transmit header/payload",
     },
     Impl {
         name: "tungstenite",
@@ -100,7 +100,9 @@ fn wsmachine_encode(
     use wsmachine::{Config, Connection, Instant, Output};
     let mut conn = Connection::client(Config::default(), Instant::ZERO, [1; 32]);
     for i in 0..count {
-        conn.send_binary(w.payload_bytes(i)).map_err(err)?;
+        // The borrowed-slice send, as ratchet_rs and fastwebsockets get a
+        // slice: a client's copy is its masking pass.
+        conn.send_binary_copy(w.payload(i)).map_err(err)?;
         loop {
             match conn.poll_output() {
                 Output::Transmit(t) => {
