@@ -17,8 +17,10 @@ use crate::utf8::InvalidUtf8;
 pub struct Utf8Bytes(Inner);
 
 /// Two validated-string types over `Bytes`, both zero copy and both checked
-/// once on construction, without unsafe code of ours: short strings use
-/// `core::str::from_utf8` (cheapest for a few bytes), long ones simdutf8.
+/// once on construction, without unsafe code of ours: `ByteString` for short
+/// text (`core::str::from_utf8` is cheapest for a few bytes), ASCII text and
+/// assembled `String`s; `FastStr` (simdutf8) for other long text, and inline
+/// for copies of short text.
 #[derive(Clone)]
 enum Inner {
     Short(ByteString),
@@ -136,9 +138,12 @@ impl From<alloc::string::String> for Utf8Bytes {
 
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = InvalidUtf8;
-    /// Validates `bytes` once (SIMD) and wraps them without copying.
+    /// Validates `bytes` and wraps them without copying. Short or all-ASCII
+    /// text (most JSON) takes `ByteString`, whose ASCII check is the cheapest
+    /// validation and which wraps the `Bytes` as they are; other text is
+    /// validated with SIMD (`FastStr`, which adds one small allocation).
     fn try_from(bytes: Bytes) -> Result<Self, Self::Error> {
-        let inner = if bytes.len() < SIMD_THRESHOLD {
+        let inner = if bytes.len() < SIMD_THRESHOLD || bytes.is_ascii() {
             Inner::Short(ByteString::try_from(bytes).map_err(|_| InvalidUtf8)?)
         } else {
             Inner::Long(FastStr::from_bytes(bytes).map_err(|_| InvalidUtf8)?)

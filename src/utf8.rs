@@ -66,39 +66,105 @@ impl Utf8Validator {
 
     /// Feeds the next piece of input; `Err` as soon as it cannot be UTF-8,
     /// whatever bytes may follow.
-    pub fn feed(&mut self, mut input: &[u8]) -> Result<(), InvalidUtf8> {
-        if self.partial_len > 0 {
-            input = self.complete_partial(input)?;
-        }
-        // SIMD validation; the compat flavour reports where and how it failed.
-        match simdutf8::compat::from_utf8(input) {
-            Ok(_) => Ok(()),
-            // `error_len() == None`: the input ends inside a sequence that is a
-            // valid prefix so far; keep it for the next piece.
-            Err(e) if e.error_len().is_none() => {
-                let tail = &input[e.valid_up_to()..];
-                self.partial[..tail.len()].copy_from_slice(tail);
-                self.partial_len = small_len(tail.len());
-                Ok(())
-            }
-            Err(_) => Err(InvalidUtf8),
-        }
+    pub fn feed(&mut self, input: &[u8]) -> Result<(), InvalidUtf8> {
+        self.feed_with(input, |_| {})
     }
 
-    /// Completes a code point split across pieces; returns the rest of `input`.
-    fn complete_partial<'a>(&mut self, input: &'a [u8]) -> Result<&'a [u8], InvalidUtf8> {
+    /// Feeds the next piece of input, as [`feed`](Self::feed), and appends
+    /// the text it completes to `out`: each byte is validated once, and the
+    /// assembled `String` needs no second check.
+    ///
+    /// ```
+    /// use wsmachine::Utf8Validator;
+    /// let mut v = Utf8Validator::new();
+    /// let mut out = String::new();
+    /// let euro = "a€".as_bytes(); // 61 E2 82 AC
+    /// v.feed_into(&euro[..2], &mut out).unwrap();
+    /// assert_eq!(out, "a"); // E2 waits for the rest of its code point
+    /// v.feed_into(&euro[2..], &mut out).unwrap();
+    /// assert_eq!(out, "a€");
+    /// ```
+    pub fn feed_into(
+        &mut self,
+        input: &[u8],
+        out: &mut alloc::string::String,
+    ) -> Result<(), InvalidUtf8> {
+        self.feed_with(input, |text| out.push_str(text))
+    }
+
+    /// The validation behind `feed` and `feed_into`: `sink` gets the text
+    /// completed by `input`, in order.
+    fn feed_with(
+        &mut self,
+        mut input: &[u8],
+        mut sink: impl FnMut(&str),
+    ) -> Result<(), InvalidUtf8> {
+        if self.partial_len > 0 {
+            input = self.complete_partial(input, &mut sink)?;
+            if self.partial_len > 0 {
+                return Ok(()); // `input` was used up inside the code point
+            }
+        }
+        // Whole code points go through SIMD validation in one call; an
+        // unfinished one at the end (at most 3 bytes) waits for the next piece.
+        let whole = input.len() - unfinished_tail(input);
+        let text = simdutf8::basic::from_utf8(&input[..whole]).map_err(|_| InvalidUtf8)?;
+        sink(text);
+        let tail = &input[whole..];
+        if !tail.is_empty() {
+            // Fail now if no continuation can make the tail valid.
+            match core::str::from_utf8(tail) {
+                Err(e) if e.error_len().is_none() => {}
+                _ => return Err(InvalidUtf8),
+            }
+            self.partial[..tail.len()].copy_from_slice(tail);
+            self.partial_len = small_len(tail.len());
+        }
+        Ok(())
+    }
+
+    /// Completes a code point split across pieces, giving it to `sink` once
+    /// whole; returns the rest of `input`.
+    fn complete_partial<'a>(
+        &mut self,
+        input: &'a [u8],
+        sink: &mut impl FnMut(&str),
+    ) -> Result<&'a [u8], InvalidUtf8> {
         let have = usize::from(self.partial_len);
         let width = sequence_width(self.partial[0]);
         let take = (width - have).min(input.len());
         self.partial[have..have + take].copy_from_slice(&input[..take]);
         let now = have + take;
         match core::str::from_utf8(&self.partial[..now]) {
-            Ok(_) => self.partial_len = 0,
+            Ok(text) => {
+                sink(text);
+                self.partial_len = 0;
+            }
             Err(e) if e.error_len().is_none() => self.partial_len = small_len(now),
             Err(_) => return Err(InvalidUtf8),
         }
         Ok(&input[take..])
     }
+}
+
+/// The length of an unfinished code point at the end of `bytes`: a lead byte
+/// in the last 3 bytes whose sequence is longer than what follows it. Bytes
+/// that cannot lead a sequence count as finished (validation rejects them).
+fn unfinished_tail(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xC0 == 0x80 {
+            continue; // a continuation byte: its lead is further back
+        }
+        let width = match byte {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => 1,
+        };
+        return if width > back { back } else { 0 };
+    }
+    0
 }
 
 /// A length known to be below 4 (an incomplete code point).
@@ -158,6 +224,40 @@ mod tests {
             let whole = core::str::from_utf8(&bytes).is_ok();
             let streamed = streaming(&bytes, &cuts) == Ok(true);
             prop_assert_eq!(whole, streamed);
+        }
+
+        #[test]
+        fn feed_into_assembles_exactly_the_valid_text(
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+            text in "\\PC{0,24}",
+            valid in any::<bool>(),
+            cuts in prop::collection::vec(0usize..64, 0..6),
+        ) {
+            let bytes = if valid { text.into_bytes() } else { bytes };
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let mut v = Utf8Validator::new();
+            let mut out = alloc::string::String::new();
+            let mut fed = Ok(());
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([bytes.len()]) {
+                let cut = cut.clamp(start, bytes.len());
+                fed = fed.and_then(|()| v.feed_into(&bytes[start..cut], &mut out));
+                start = cut;
+            }
+            match core::str::from_utf8(&bytes) {
+                Ok(whole) => {
+                    prop_assert_eq!(fed, Ok(()));
+                    prop_assert!(v.is_complete());
+                    prop_assert_eq!(out.as_str(), whole);
+                }
+                Err(e) => {
+                    prop_assert!(fed.is_err() || !v.is_complete());
+                    // What was appended is a valid prefix of the input.
+                    prop_assert!(out.len() <= e.valid_up_to());
+                    prop_assert_eq!(out.as_bytes(), &bytes[..out.len()]);
+                }
+            }
         }
 
         #[test]

@@ -9,7 +9,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::output::Queued;
 use super::timers::Timer;
 use super::{
-    CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State,
+    Assembly, CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State,
 };
 use crate::frame::{FrameHeader, OpCode, apply_mask};
 use crate::message::{DataKind, Message, Utf8Bytes};
@@ -335,10 +335,14 @@ impl Connection {
         let text = msg.kind == DataKind::Text;
         let remaining = small(frame.remaining);
         let avail = buf.len().min(remaining);
+        // A binary message in one frame is assembled in the caller's buffer;
+        // text across reads is validated and copied piece by piece instead
+        // (below), so each byte is checked once.
         let single = self.delivery == Delivery::Messages
             && frame.fin
             && frame.opcode != OpCode::Continuation
-            && !msg.compressed;
+            && !msg.compressed
+            && !text;
 
         if single {
             // Zero copy: the payload stays in the caller's buffer until whole.
@@ -346,11 +350,6 @@ impl Connection {
             if avail > done {
                 if let Some(key) = frame.mask {
                     apply_mask(&mut buf[done..avail], key, done);
-                }
-                // Fail fast on invalid UTF-8 in a frame still arriving; a
-                // whole frame is validated once, below.
-                if text && avail < remaining && msg.utf8.feed(&buf[done..avail]).is_err() {
-                    return self.fail(ProtocolError::InvalidUtf8);
                 }
                 frame.taken = avail as u64;
             }
@@ -368,7 +367,7 @@ impl Connection {
             let payload = buf.split_to(remaining).freeze();
             self.rx = None;
             self.rx_msg = None;
-            return self.deliver(DataKind::from_text(text), payload);
+            return self.deliver(DataKind::Binary, payload);
         }
 
         if avail == 0 && remaining > 0 {
@@ -422,11 +421,29 @@ impl Connection {
             msg.size += out.len() as u64;
             part = BytesMut::from(Bytes::from(out));
         }
-        if text && msg.utf8.feed(&part).is_err() {
-            return self.fail(ProtocolError::InvalidUtf8);
-        }
-        if last && text && !msg.utf8.is_complete() {
-            return self.fail(ProtocolError::InvalidUtf8);
+        // The whole message in this one piece (a compressed single frame, or a
+        // continuation-free message whose earlier pieces were empty): handed
+        // out without a reassembly copy, and text validated once, on delivery.
+        let whole = last && self.delivery == Delivery::Messages && msg.buf.is_none();
+        if text && !whole {
+            // Fail fast: each piece is checked as it arrives (RFC 6455 §8.1).
+            let fed = match (self.delivery, &mut msg.buf) {
+                (Delivery::Chunks, _) => msg.utf8.feed(&part),
+                (Delivery::Messages, store) => {
+                    let store = store.get_or_insert_with(|| {
+                        // Room for this frame (bounded by max_frame_size).
+                        let room = part.len() + small(frame.remaining);
+                        Box::new(Assembly::Text(alloc::string::String::with_capacity(room)))
+                    });
+                    match &mut **store {
+                        Assembly::Text(store) => msg.utf8.feed_into(&part, store),
+                        Assembly::Binary(_) => Ok(()), // unreachable: text
+                    }
+                }
+            };
+            if fed.is_err() || (last && !msg.utf8.is_complete()) {
+                return self.fail(ProtocolError::InvalidUtf8);
+            }
         }
         self.rx = if frame_done { None } else { Some(frame) };
 
@@ -443,25 +460,35 @@ impl Connection {
                 });
             }
         } else {
-            if last && msg.buf.is_none() {
-                // The whole message in one piece (a compressed single frame):
-                // no reassembly copy.
-                let kind = msg.kind;
+            let kind = msg.kind;
+            if whole {
                 self.rx_msg = None;
                 return self.deliver(kind, part.freeze());
             }
-            let store = msg.buf.get_or_insert_with(|| Box::new(BytesMut::new()));
-            if store.is_empty() {
-                // The first piece: reserve what the header announced (bounded
-                // by max_frame_size), not more.
-                store.reserve(part.len() + small(frame.remaining));
+            if !text {
+                let store = msg
+                    .buf
+                    .get_or_insert_with(|| Box::new(Assembly::Binary(BytesMut::new())));
+                if let Assembly::Binary(store) = &mut **store {
+                    if store.is_empty() {
+                        // The first piece: reserve what the header announced
+                        // (bounded by max_frame_size), not more.
+                        store.reserve(part.len() + small(frame.remaining));
+                    }
+                    store.extend_from_slice(&part);
+                }
             }
-            store.extend_from_slice(&part);
             if last {
-                let payload = msg.buf.take().map(|b| b.freeze()).unwrap_or_default();
-                let kind = msg.kind;
+                let message = match msg.buf.take().map(|b| *b) {
+                    // Validated piece by piece as it was assembled.
+                    Some(Assembly::Text(text)) => Message::Text(Utf8Bytes::from(text)),
+                    Some(Assembly::Binary(bytes)) => Message::Binary(bytes.freeze()),
+                    None if text => Message::Text(Utf8Bytes::new()),
+                    None => Message::Binary(Bytes::new()),
+                };
                 self.rx_msg = None;
-                return self.deliver(kind, payload);
+                self.enqueue(Queued::Message(message));
+                return Step::Continue;
             }
         }
         if frame_done {
@@ -636,16 +663,6 @@ impl Connection {
         self.pending_pong = None;
         self.keepalive_pending = false;
         self.tx_fragment = None;
-    }
-}
-
-impl DataKind {
-    fn from_text(text: bool) -> DataKind {
-        if text {
-            DataKind::Text
-        } else {
-            DataKind::Binary
-        }
     }
 }
 

@@ -412,8 +412,16 @@ struct RxMessage {
     saw_payload: bool,
     size: u64,
     utf8: Utf8Validator,
-    /// Reassembly storage, only while a fragmented message is open.
-    buf: Option<Box<bytes::BytesMut>>,
+    /// Reassembly storage, only while a message arriving in pieces is open.
+    buf: Option<Box<Assembly>>,
+}
+
+/// A message being put together from pieces.
+#[derive(Debug)]
+enum Assembly {
+    Binary(bytes::BytesMut),
+    /// Text, validated piece by piece as it was appended.
+    Text(alloc::string::String),
 }
 
 /// Per-connection state only some connections need, kept out of line.

@@ -423,10 +423,11 @@ impl Connection {
             mask,
             payload_len: len as u64,
         };
-        let mut head_bytes = [0u8; MAX_HEADER_LEN];
-        let n = header.encode(&mut head_bytes);
         let mut head = [0u8; INLINE];
-        head[..n].copy_from_slice(&head_bytes[..n]);
+        let n = match <&mut [u8; MAX_HEADER_LEN]>::try_from(&mut head[..MAX_HEADER_LEN]) {
+            Ok(at) => header.encode(at),
+            Err(_) => 0, // INLINE >= MAX_HEADER_LEN
+        };
         let head_len = u8::try_from(n).unwrap_or(0);
         let mut inline_len = 0;
         let payload = match (mask, body) {

@@ -88,11 +88,67 @@ impl Connection {
         (at != Instant::MAX).then_some(at)
     }
 
-    /// The earliest armed deadline.
+    /// The earliest armed deadline: the minimum of [`deadline`](Self::deadline)
+    /// over every timer, computed without going through each (it is asked
+    /// for on every `Output::Wait`).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        Timer::ALL
-            .into_iter()
-            .filter_map(|t| self.deadline(t))
-            .min()
+        let mut at = self.timers.close.min(self.timers.pong);
+        if self.state == State::Open {
+            if self.limits.idle_timeout > 0 {
+                at = at.min(self.last_received + from_millis(self.limits.idle_timeout));
+            }
+            if self.limits.ping_interval > 0
+                && !self.keepalive_pending
+                && self.timers.pong == Instant::MAX
+            {
+                at = at.min(self.last_received + from_millis(self.limits.ping_interval));
+            }
+        }
+        (at != Instant::MAX).then_some(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Duration};
+
+    /// `next_deadline` is the minimum of the per-timer deadlines, in every
+    /// combination of settings and states it distinguishes.
+    #[test]
+    fn next_deadline_is_the_minimum_of_the_timers() {
+        let secs = |s| Some(Duration::from_secs(s));
+        for (ping, idle) in [
+            (None, None),
+            (secs(5), None),
+            (None, secs(7)),
+            (secs(5), secs(3)),
+        ] {
+            let config = Config::default().ping_interval(ping).idle_timeout(idle);
+            let mut conn = Connection::server(config, Instant::ZERO + Duration::from_secs(1));
+            for step in 0..4 {
+                let expected = Timer::ALL
+                    .into_iter()
+                    .filter_map(|t| conn.deadline(t))
+                    .min();
+                assert_eq!(
+                    conn.next_deadline(),
+                    expected,
+                    "{ping:?} {idle:?} step {step}"
+                );
+                match step {
+                    0 => conn.keepalive_pending = true,
+                    1 => {
+                        conn.keepalive_pending = false;
+                        conn.timers.set_pong(Instant::ZERO + Duration::from_secs(9));
+                    }
+                    _ => {
+                        conn.timers
+                            .set_close(Instant::ZERO + Duration::from_secs(2));
+                        conn.state = State::CloseSent;
+                    }
+                }
+            }
+        }
     }
 }
