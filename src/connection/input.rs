@@ -161,6 +161,19 @@ impl Connection {
     fn step(&mut self, buf: &mut BytesMut) -> Step {
         let frame = match self.rx {
             Some(frame) => frame,
+            None if self.small_message_ahead(buf) => {
+                // The 2-byte-header form of the fast path below: one look at
+                // the first two bytes replaces the general header decoding.
+                let masked = buf[1] & 0x80 != 0;
+                let (kind, key, head_len) = match (buf[0] & 0x0F, masked) {
+                    (0x1, false) => (DataKind::Text, None, 2),
+                    (_, false) => (DataKind::Binary, None, 2),
+                    (0x1, true) => (DataKind::Text, Some([buf[2], buf[3], buf[4], buf[5]]), 6),
+                    (_, true) => (DataKind::Binary, Some([buf[2], buf[3], buf[4], buf[5]]), 6),
+                };
+                let len = usize::from(buf[1] & 0x7F);
+                return self.take_whole_message(kind, key, head_len, len, buf);
+            }
             None => match FrameHeader::decode(buf) {
                 Ok(None) => return Step::NeedMore,
                 Err(e) => return self.fail(e),
@@ -204,6 +217,26 @@ impl Connection {
         self.on_data(frame, buf)
     }
 
+    /// Whether `buf` starts with a whole short data message that needs no
+    /// header rule beyond this check: FIN, no RSV bit, Text or Binary, a 7-bit
+    /// length within the limits, masked exactly when the peer is a client,
+    /// delivered whole, with no message open.
+    #[inline]
+    fn small_message_ahead(&self, buf: &[u8]) -> bool {
+        let [b0, b1, ..] = *buf else { return false };
+        let masked = b1 & 0x80 != 0;
+        let len = u64::from(b1 & 0x7F);
+        let head_len = if masked { 6 } else { 2 };
+        matches!(b0, 0x81 | 0x82)
+            && masked == (self.role == Role::Server)
+            && len <= 125
+            && len <= self.limits.max_frame
+            && len <= self.limits.max_message
+            && buf.len() >= head_len + usize::from(b1 & 0x7F)
+            && self.delivery == Delivery::Messages
+            && self.rx_msg.is_none()
+    }
+
     /// The common case, taken without touching the reassembly state: a whole
     /// single-frame message is in the buffer. `None` when it does not apply.
     fn whole_message_fast_path(
@@ -227,30 +260,43 @@ impl Connection {
         {
             return None;
         }
+        Some(self.take_whole_message(kind, h.mask, head_len, len, buf))
+    }
+
+    /// Takes a whole single-frame message (header already checked) off the
+    /// front of `buf` and queues it.
+    fn take_whole_message(
+        &mut self,
+        kind: DataKind,
+        mask: Option<[u8; 4]>,
+        head_len: usize,
+        len: usize,
+        buf: &mut BytesMut,
+    ) -> Step {
         self.stats.frames_in += 1;
         if kind == DataKind::Text && len <= Utf8Bytes::INLINE {
             // A short text is copied into the string itself: no reference to
             // the read buffer, so no shared-count traffic per message.
             let payload = &mut buf[head_len..head_len + len];
-            if let Some(key) = h.mask {
+            if let Some(key) = mask {
                 apply_mask(payload, key, 0);
             }
             let text = core::str::from_utf8(payload).map(Utf8Bytes::inline);
             buf.advance(head_len + len);
-            return Some(match text {
+            return match text {
                 Ok(text) => {
                     self.enqueue(Queued::Message(Message::Text(text)));
                     Step::Continue
                 }
                 Err(_) => self.fail(ProtocolError::InvalidUtf8),
-            });
+            };
         }
         buf.advance(head_len);
         let mut payload = buf.split_to(len);
-        if let Some(key) = h.mask {
+        if let Some(key) = mask {
             apply_mask(&mut payload, key, 0);
         }
-        Some(self.deliver(kind, payload.freeze()))
+        self.deliver(kind, payload.freeze())
     }
 
     /// The header rules that depend on the role and the frame limit.
