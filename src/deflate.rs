@@ -443,11 +443,11 @@ impl DeflateState {
         let d = self
             .decompress
             .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        inflate_bounded(d, input, out, limit, &mut self.stream_ended)?;
+        inflate_bounded(d, input, out, limit, &mut self.stream_ended, false)?;
         if last {
             // After a final block the stream is over: no tail to append.
             if !self.stream_ended {
-                inflate_bounded(d, &TAIL, out, limit, &mut self.stream_ended)?;
+                inflate_bounded(d, &TAIL, out, limit, &mut self.stream_ended, true)?;
             }
             self.stream_ended = false;
             if self.recv_reset {
@@ -458,15 +458,22 @@ impl DeflateState {
     }
 }
 
-/// Runs the decompressor over all of `input`, growing `out` at most to
+/// Runs the decompressor over all of `input` (a piece of the payload, or
+/// with `tail` our appended `00 00 ff ff`), growing `out` at most to
 /// `limit + 1` bytes (one past the limit proves the limit was crossed).
+/// `ended` tells whether the payload so far ended a stream with a final block.
 fn inflate_bounded(
     d: &mut Decompress,
     mut input: &[u8],
     out: &mut Vec<u8>,
     limit: usize,
     ended: &mut bool,
+    tail: bool,
 ) -> Result<(), InflateError> {
+    if !tail && !input.is_empty() {
+        // Payload after a final block starts a new stream.
+        *ended = false;
+    }
     let cap = limit.saturating_add(1);
     loop {
         if out.len() >= cap {
@@ -493,12 +500,16 @@ fn inflate_bounded(
             // RFC 7692 §7.2.3.4: a sender may end a message with a block whose
             // BFINAL bit is set. The stream then ends here: what follows is
             // our own appended tail (ignored) or a new stream.
+            // Payload bytes after it are a new stream (whatever the read
+            // boundaries: more may follow in the next piece); what is left of
+            // our tail is ignored.
             Status::StreamEnd => {
                 d.reset(false);
                 *ended = true;
-                if TAIL.starts_with(input) {
+                if tail || input.is_empty() {
                     return Ok(());
                 }
+                *ended = false;
             }
             _ if input.is_empty() && !filled => return Ok(()),
             // No progress with room to spare: the stream wants more input

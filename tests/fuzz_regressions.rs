@@ -115,15 +115,24 @@ fn client_close_code(config: wsmachine::Config, wire: &[u8], piece: usize) -> Op
 /// frame_decode input `40 02 03 05 c1188aff9c14854d00`. (Both fixed in
 /// 5156e64: on an inflate error the output before it is validated first.)
 ///
-/// Still open: frame_decode input `48 01 03 4123f2000000000700`, cfg 0x48 =
+/// Then frame_decode input `48 01 03 4123f2000000000700`, cfg 0x48 =
 /// permessage-deflate, max_message_size 0, 3-byte reads; a compressed text
 /// fragment (`41 23`) whose data `f2 00 ..` inflates to `H`, then holds a
 /// stored block with bad lengths. Read in 3-byte pieces, `H` comes out
 /// before the bad block arrives: past the limit, 1009 (`MessageTooLarge`).
 /// Read whole, zlib hands back `H` and fails ("invalid stored block
-/// lengths") in the same call; that output is checked for UTF-8 but not
-/// against the limit: 1007 (`BadCompressedData`). On `Corrupt`, output
-/// already past the limit should fail as `MessageTooLarge`.
+/// lengths") in the same call: output past the limit now fails as
+/// `MessageTooLarge` there too.
+///
+/// And frame_decode input `48 01 03 c241 0324 0000 0000 ffff 00..`: a
+/// compressed binary frame whose data ends a stream with a final block
+/// after 2 bytes (`03 24`, RFC 7692 §7.2.3.4), then goes on with payload
+/// bytes that start with `00 00`. In 3-byte reads the end of the stream fell
+/// at the end of a read with `00 00` left, and those were taken for the
+/// start of our own `00 00 ff ff` tail and skipped, shifting the rest of the
+/// payload: 1009 instead of the 1007 (`BadCompressedData`) of a whole read.
+/// Fixed: only our appended tail is ever skipped after a final block;
+/// payload after one starts a new stream.
 #[cfg(feature = "deflate")]
 #[test]
 fn deflate_close_code_does_not_depend_on_read_boundaries() {
@@ -159,8 +168,27 @@ fn deflate_close_code_does_not_depend_on_read_boundaries() {
     let config = Config::default().max_message_size(0).deflate(Some(params));
     assert_eq!(
         client_close_code(config.clone(), &wire, wire.len()),
-        client_close_code(config, &wire, 3)
+        client_close_code(config.clone(), &wire, 3)
     );
+
+    // Payload after a final block that begins like our tail.
+    let wire = [
+        0xc2, 0x41, 0x03, 0x24, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x40, 0x00, 0x00, 0xf2, 0x00, 0x00, 0x01, 0x01, 0x30, 0x01, 0x2f, 0x40, 0x00,
+        0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+    let whole = client_close_code(config.clone(), &wire, wire.len());
+    assert_eq!(whole, Some(1007));
+    for piece in 1..8 {
+        assert_eq!(
+            client_close_code(config.clone(), &wire, piece),
+            whole,
+            "{piece}-byte reads"
+        );
+    }
 }
 
 /// fuzz target pair (deflate negotiated, server `min_compress_size` 0): the
