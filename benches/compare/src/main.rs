@@ -137,13 +137,52 @@ fn memcpy_stream(w: &Workload) {
     }
 }
 
-/// One timed run of implementation `i` (or the memcpy reference, `i == None`).
-fn run_once(rt: &Runtime, w: &Workload, i: Option<usize>) -> Result<Duration, String> {
+/// The least work any implementation does on this workload, with nothing
+/// else: decode, the stream copied in 64 KiB pieces (as `memcpy_stream`)
+/// plus, for text, each payload validated with simdutf8 (the expected
+/// bodies, which stay in cache: an optimistic figure); encode, each payload
+/// masked into a reused buffer. Unmasking, parsing and the check are left
+/// out, so this is a lower bound on time, and best peer ÷ floor an upper
+/// bound on the speedup any implementation can show here.
+fn floor(w: &Workload) {
+    match w.dir {
+        Dir::Decode => {
+            memcpy_stream(w);
+            if w.text {
+                let len = w.msg_len;
+                for i in 0..w.n {
+                    let b = i % w.k * len;
+                    black_box(simdutf8::basic::from_utf8(&w.bodies[b..b + len]).is_ok());
+                }
+            }
+        }
+        Dir::Encode => {
+            let mut out = Vec::with_capacity(w.msg_len);
+            for i in 0..w.n {
+                out.clear();
+                wsmachine::frame::mask_into(&mut out, w.payload(i), [1, 2, 3, 4]);
+                black_box(&mut out);
+            }
+        }
+    }
+}
+
+/// What a timed slot runs.
+#[derive(Clone, Copy)]
+enum Slot {
+    Impl(usize),
+    Memcpy,
+    Floor,
+}
+
+/// One timed run of a slot.
+fn run_once(rt: &Runtime, w: &Workload, slot: Slot) -> Result<Duration, String> {
     let start = Instant::now();
-    match (i, w.dir) {
-        (None, _) => memcpy_stream(w),
-        (Some(i), Dir::Decode) => (IMPLS[i].decode)(rt, w)?,
-        (Some(i), Dir::Encode) => {
+    match (slot, w.dir) {
+        (Slot::Memcpy, _) => memcpy_stream(w),
+        (Slot::Floor, _) => floor(w),
+        (Slot::Impl(i), Dir::Decode) => (IMPLS[i].decode)(rt, w)?,
+        (Slot::Impl(i), Dir::Encode) => {
             let r = run_encode(rt, IMPLS[i].encode, w, w.n, false)?;
             let want = w.wire_len(w.n);
             if r.written != want {
@@ -163,6 +202,8 @@ struct Result1 {
     id: &'static str,
     ratio: f64,
     best: &'static str,
+    /// Best peer ÷ floor: the most any implementation could show here.
+    ceiling: f64,
 }
 
 /// Every decoder must reject a stream with one flipped payload bit.
@@ -189,12 +230,21 @@ fn run_workload(rt: &Runtime, w: &Workload, rounds: usize) -> Result<Result1, St
     if w.dir == Dir::Decode {
         check_harness(rt, w)?;
     }
-    let mut slots: Vec<Option<usize>> = (0..IMPLS.len()).map(Some).collect();
+    let mut slots: Vec<Slot> = (0..IMPLS.len()).map(Slot::Impl).collect();
     let with_memcpy = w.id == "W3";
     if with_memcpy {
-        slots.push(None);
+        slots.push(Slot::Memcpy);
     }
-    let name = |s: Option<usize>| s.map_or("memcpy (reference)", |i| IMPLS[i].name);
+    slots.push(Slot::Floor);
+    let name = |s: Slot| match s {
+        Slot::Impl(i) => IMPLS[i].name,
+        Slot::Memcpy => "memcpy (reference)",
+        Slot::Floor => match w.dir {
+            Dir::Decode if w.text => "floor: copy+utf8",
+            Dir::Decode => "floor: copy",
+            Dir::Encode => "floor: masked copy",
+        },
+    };
 
     // Encoders: check what each writes, frame by frame, once (untimed).
     if w.dir == Dir::Encode {
@@ -223,7 +273,8 @@ fn run_workload(rt: &Runtime, w: &Workload, rounds: usize) -> Result<Result1, St
 
     let med: Vec<Duration> = times.iter().map(|t| median(t)).collect();
     let ours = med[0];
-    let memcpy = with_memcpy.then(|| rate(w, med[slots.len() - 1]));
+    let memcpy = with_memcpy.then(|| rate(w, med[IMPLS.len()]));
+    let floor_t = med[slots.len() - 1];
     let volume = match w.dir {
         Dir::Decode => format!("stream {:.1} MB", w.stream.len() as f64 / 1e6),
         Dir::Encode => format!("wire {:.1} MB", w.wire_len(w.n) as f64 / 1e6),
@@ -255,7 +306,7 @@ fn run_workload(rt: &Runtime, w: &Workload, rounds: usize) -> Result<Result1, St
         let max = *t.iter().max().unwrap();
         let r = rate(w, med[s]);
         let rel = med[s].as_secs_f64() / ours.as_secs_f64();
-        let vs = if slot.is_some() {
+        let vs = if matches!(slot, Slot::Impl(_)) {
             format!("{rel:.2}")
         } else {
             String::new()
@@ -284,10 +335,15 @@ fn run_workload(rt: &Runtime, w: &Workload, rounds: usize) -> Result<Result1, St
         IMPLS[best].name,
         fmt_rate(w.unit, rate(w, best_t)),
     );
+    let ceiling = best_t.as_secs_f64() / floor_t.as_secs_f64();
+    println!(
+        "    floor: no implementation can show more than {ceiling:.2}x the best peer here (best peer ÷ floor)"
+    );
     Ok(Result1 {
         id: w.id,
         ratio,
         best: IMPLS[best].name,
+        ceiling,
     })
 }
 
@@ -353,6 +409,9 @@ fn run() -> Result<(), String> {
     let ours = lines.remove(0)?;
     println!("(total {:.1} s)", t0.elapsed().as_secs_f64());
     println!();
+    for r in &results {
+        println!("ceiling {} {:.2}", r.id, r.ceiling);
+    }
     for r in &results {
         println!("ratio {} {:.2} {}", r.id, r.ratio, r.best);
     }
