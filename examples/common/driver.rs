@@ -31,19 +31,23 @@ impl Clock {
     }
 }
 
-/// Reads more bytes into `buf` within `timeout`. `Ok(None)` on timeout.
+/// Reads more bytes into `buf` within `timeout`, at most `limit` (`None`:
+/// what fits). `Ok(None)` on timeout.
 pub fn read_some(
     stream: &mut TcpStream,
     buf: &mut BytesMut,
     timeout: Option<StdDuration>,
+    limit: Option<usize>,
 ) -> io::Result<Option<usize>> {
     stream.set_read_timeout(timeout)?;
     let start = buf.len();
     if buf.capacity() - start < 16 * 1024 {
-        buf.reserve(64 * 1024);
+        buf.reserve(limit.unwrap_or(0).max(64 * 1024));
     }
     // Zero only the window we read into (at most 256 KiB), not the whole capacity.
-    let window = (buf.capacity() - start).min(256 * 1024);
+    let window = (buf.capacity() - start)
+        .min(256 * 1024)
+        .min(limit.unwrap_or(usize::MAX));
     buf.resize(start + window, 0);
     let result = stream.read(&mut buf[start..]);
     match result {
@@ -141,7 +145,14 @@ pub fn drive(
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match read_some(stream, buf, timeout) {
+        // While a large frame is partly buffered, read only what completes
+        // it: the frame then ends where the read ends and is split off
+        // without moving what was buffered.
+        let limit = conn
+            .frame_remaining()
+            .filter(|_| buf.len() >= 4096)
+            .map(|rest| usize::try_from(rest).unwrap_or(usize::MAX));
+        match read_some(stream, buf, timeout, limit) {
             Ok(Some(0)) => conn.handle_eof(clock.now()),
             Ok(Some(_)) => conn.handle_read(clock.now(), buf),
             Ok(None) => conn.handle_timeout(clock.now()),
@@ -180,7 +191,7 @@ pub fn read_request(
             Err(e) => return Ok(Err(e)),
         }
         let timeout = handshake.poll_timeout().map(|at| clock.until(at));
-        match read_some(stream, buf, timeout)? {
+        match read_some(stream, buf, timeout, None)? {
             Some(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Some(_) => {}
             None => {
@@ -241,7 +252,7 @@ pub fn connect(
             Err(e) => return Err(format!("handshake: {e}")),
         }
         let timeout = handshake.poll_timeout().map(|at| clock.until(at));
-        match read_some(&mut stream, &mut buf, timeout).map_err(|e| format!("read: {e}"))? {
+        match read_some(&mut stream, &mut buf, timeout, None).map_err(|e| format!("read: {e}"))? {
             Some(0) => return Err("connection closed during the handshake".into()),
             Some(_) => {}
             None => handshake

@@ -617,6 +617,25 @@ impl Connection {
         self.stats
     }
 
+    /// Payload bytes of the frame being received that have not arrived yet,
+    /// once its header is in; `None` between frames, before a header is
+    /// whole, and once input is no longer read.
+    ///
+    /// A driver that reads into a `BytesMut` can ask the transport for at
+    /// most this many bytes while a large frame is partly buffered: the frame
+    /// then ends where the read ends, and is split off without the buffered
+    /// part being moved to make room for a read that runs past it.
+    pub fn frame_remaining(&self) -> Option<u64> {
+        if !self.reading {
+            return None;
+        }
+        // What is left of the frame in the caller's buffer (`rx_seen`) is the
+        // start of its payload: a partly arrived frame is processed up to
+        // the end of the buffer.
+        self.rx
+            .map(|frame| frame.remaining.saturating_sub(u64::from(self.rx_seen)))
+    }
+
     /// The next deadline at which [`handle_timeout`](Connection::handle_timeout)
     /// must be called, if any. Never earlier than the last `now` given,
     /// except for a deadline that is due now.

@@ -32,7 +32,7 @@ pub const IMPLS: &[Impl] = &[
         name: "wsmachine",
         decode: wsmachine_decode,
         encode: wsmachine_encode,
-        note: "BytesMut + handle_read per 64 KiB piece, drain poll_output; encode: send_binary_copy(&[u8]) + Transmit header/payload",
+        note: "reads of at most 64 KiB into a BytesMut (only the rest of a large frame when one is partly buffered: frame_remaining), handle_read, drain poll_output; encode: send_binary_copy(&[u8]) + Transmit header/payload",
     },
     Impl {
         name: "tungstenite",
@@ -73,9 +73,19 @@ fn wsmachine_decode(_: &Runtime, w: &Workload) -> Result<(), String> {
         .max_message_size(LIMIT);
     let mut conn = Connection::server(config, Instant::ZERO);
     let mut ck = w.checker();
+    let mut stream = MemStream::reader(w.stream.clone());
     let mut buf = BytesMut::new();
-    for piece in w.stream.chunks(PIECE) {
-        buf.extend_from_slice(piece);
+    loop {
+        // As a socket driver reading into a BytesMut: 64 KiB a read, but
+        // while a large frame is partly buffered, only what completes it
+        // (the frame then ends where the read ends: nothing to move).
+        let want = match conn.frame_remaining() {
+            Some(rest) if buf.len() >= 4096 => usize::try_from(rest).unwrap_or(PIECE),
+            _ => PIECE,
+        };
+        if stream.read_into(&mut buf, want) == 0 {
+            break;
+        }
         conn.handle_read(Instant::ZERO, &mut buf);
         loop {
             match conn.poll_output() {

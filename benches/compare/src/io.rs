@@ -90,6 +90,16 @@ impl MemStream {
         self.out.extend_from_slice(data);
     }
 
+    /// Reads at most `max` bytes (and at most 64 KiB) onto the end of `buf`,
+    /// as a socket read into a `BytesMut`'s spare capacity does (tokio's
+    /// `read_buf`): no zeroing, no intermediate buffer. Returns the count.
+    #[inline]
+    pub fn read_into(&mut self, buf: &mut bytes::BytesMut, max: usize) -> usize {
+        let piece = self.take_piece(max);
+        buf.extend_from_slice(piece);
+        piece.len()
+    }
+
     #[inline]
     fn take_piece(&mut self, max: usize) -> &[u8] {
         let start = self.pos;
