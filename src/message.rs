@@ -74,6 +74,7 @@ impl Utf8Bytes {
     pub(crate) const INLINE: usize = 30;
 
     /// A copy of a short string, stored inline (no heap, no shared count).
+    #[inline(always)]
     pub(crate) fn inline(s: &str) -> Self {
         Utf8Bytes(Inner::Long(FastStr::new(s)))
     }

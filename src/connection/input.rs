@@ -36,6 +36,7 @@ impl Connection {
     /// frame, or once the connection has failed, input is discarded.
     pub fn handle_read(&mut self, now: Instant, buf: &mut BytesMut) {
         let now = self.advance_clock(now);
+        self.settle_ready();
         if !self.reading || !matches!(self.state, State::Open | State::CloseSent) {
             // RFC 6455 §5.5.1: after the peer's Close the peer sends no more
             // data; anything that still arrives is discarded.
@@ -46,6 +47,11 @@ impl Connection {
             self.on_receive(now);
         }
         let start = buf.len();
+        if self.defer_whole_messages(buf) {
+            self.stats.bytes_in += (start - buf.len()) as u64;
+            self.rx_seen = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            return;
+        }
         if self.queue.is_empty() && self.rx.is_none() && buf.len() >= 256 {
             // Many small frames in one read: size the queue once instead of
             // growing it by doubling (a cheap walk over the headers).
@@ -77,6 +83,7 @@ impl Connection {
     /// ends cleanly here (RFC 6455 §7.1.1: the server closes TCP first).
     pub fn handle_eof(&mut self, now: Instant) {
         self.advance_clock(now);
+        self.settle_ready();
         if !self.reading && matches!(self.state, State::Open | State::CloseSent) {
             // A close frame or an error read before the FIN is still waiting
             // behind earlier events: the FIN takes effect after it.
@@ -105,6 +112,7 @@ impl Connection {
     /// clamped to it.
     pub fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance_clock(now);
+        self.settle_ready();
         for timer in Timer::ALL {
             if self.deadline(timer).is_none_or(|at| at > now) {
                 continue;
@@ -274,29 +282,166 @@ impl Connection {
         buf: &mut BytesMut,
     ) -> Step {
         self.stats.frames_in += 1;
-        if kind == DataKind::Text && len <= Utf8Bytes::INLINE {
-            // A short text is copied into the string itself: no reference to
-            // the read buffer, so no shared-count traffic per message.
-            let payload = &mut buf[head_len..head_len + len];
-            if let Some(key) = mask {
-                apply_mask(payload, key, 0);
+        match whole_message(kind, mask, head_len, len, buf) {
+            Ok(message) => {
+                self.enqueue(Queued::Message(message));
+                Step::Continue
             }
-            let text = core::str::from_utf8(payload).map(Utf8Bytes::inline);
-            buf.advance(head_len + len);
-            return match text {
-                Ok(text) => {
-                    self.enqueue(Queued::Message(Message::Text(text)));
-                    Step::Continue
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Splits the whole messages at the front of `buf` off into `rx_ready`,
+    /// to be decoded one per `poll_output` instead of queued here, when that
+    /// changes nothing an observer can see. It applies when:
+    /// - nothing is queued or in progress (they would come before);
+    /// - the frames are whole single-frame data messages that pass every
+    ///   header rule, so all that is left is unmasking and, for text,
+    ///   validation: a failure there is reported in order either way;
+    /// - what follows them has no effect yet: nothing, a header still
+    ///   incomplete and not yet invalid, or the start of another such
+    ///   message, short (at most 125 bytes), whose text so far is valid. It
+    ///   stays in `buf` for the next read, which handles it as usual (at
+    ///   end of stream it is an unfinished frame: 1006 either way).
+    ///
+    /// Any other input (`handle_read`, `handle_eof`, `handle_timeout`,
+    /// `close`) first moves what is left of `rx_ready` to the queue.
+    fn defer_whole_messages(&mut self, buf: &mut BytesMut) -> bool {
+        if !self.queue.is_empty()
+            || self.rx.is_some()
+            || self.rx_msg.is_some()
+            || self.delivery != Delivery::Messages
+            || !self.rx_ready.is_empty()
+        {
+            return false;
+        }
+        let mut at = 0;
+        let mut frames = 0;
+        let mut rest_ok = false;
+        let masked = self.role == Role::Server;
+        let small_limit = self.limits.max_frame.min(self.limits.max_message).min(125);
+        while at < buf.len() {
+            let rest = &buf[at..];
+            // The common short form, checked from its first two bytes.
+            if let [0x81 | 0x82, b1, ..] = *rest
+                && (b1 & 0x80 != 0) == masked
+                && u64::from(b1 & 0x7F) <= small_limit
+            {
+                let whole = if masked { 6 } else { 2 } + usize::from(b1 & 0x7F);
+                if rest.len() >= whole {
+                    at += whole;
+                    frames += 1;
+                    continue;
                 }
-                Err(_) => self.fail(ProtocolError::InvalidUtf8),
+            }
+            let (header, head_len) = match FrameHeader::decode(rest) {
+                Ok(Some(decoded)) => decoded,
+                // An incomplete header with nothing wrong so far.
+                Ok(None) => {
+                    rest_ok = true;
+                    break;
+                }
+                Err(_) => break,
             };
+            if !self.is_plain_message(&header) {
+                break;
+            }
+            let len = small(header.payload_len);
+            if rest.len() - head_len >= len {
+                at += head_len + len;
+                frames += 1;
+                continue;
+            }
+            // A short message still arriving: fine if nothing in it fails
+            // yet (its text so far is valid).
+            rest_ok = len <= 125
+                && (header.opcode != OpCode::Text || {
+                    let mut part = [0u8; 125];
+                    let got = rest.len() - head_len;
+                    part[..got].copy_from_slice(&rest[head_len..]);
+                    if let Some(key) = header.mask {
+                        apply_mask(&mut part[..got], key, 0);
+                    }
+                    crate::utf8::Utf8Validator::new().feed(&part[..got]).is_ok()
+                });
+            break;
         }
-        buf.advance(head_len);
-        let mut payload = buf.split_to(len);
-        if let Some(key) = mask {
-            apply_mask(&mut payload, key, 0);
+        if at == buf.len() {
+            rest_ok = true;
         }
-        self.deliver(kind, payload.freeze())
+        if frames == 0 || !rest_ok {
+            return false;
+        }
+        self.stats.frames_in += frames;
+        self.rx_ready = buf.split_to(at);
+        true
+    }
+
+    /// A whole-message data frame with nothing for the header rules to
+    /// refuse: FIN, no RSV bit, Text or Binary, masked as the role requires,
+    /// within both limits.
+    fn is_plain_message(&self, h: &FrameHeader) -> bool {
+        h.fin
+            && h.rsv == 0
+            && matches!(h.opcode, OpCode::Text | OpCode::Binary)
+            && h.payload_len <= self.limits.max_message
+            && self.check_frame(h).is_ok()
+    }
+
+    /// The next message of `rx_ready`, if any: `Some(Err)` when its text is
+    /// not UTF-8 (the messages after it are dropped).
+    #[inline(always)]
+    pub(super) fn next_ready(&mut self) -> Option<Result<Message, ProtocolError>> {
+        if self.rx_ready.is_empty() {
+            return None;
+        }
+        let buf = &mut self.rx_ready;
+        // Headers were checked by `defer_whole_messages`.
+        let b1 = buf[1];
+        let (len, mut head_len) = match b1 & 0x7F {
+            126 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+            127 => {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(&buf[2..10]);
+                (small(u64::from_be_bytes(be)), 10)
+            }
+            n => (usize::from(n), 2),
+        };
+        let mask = (b1 & 0x80 != 0).then(|| {
+            let key = [
+                buf[head_len],
+                buf[head_len + 1],
+                buf[head_len + 2],
+                buf[head_len + 3],
+            ];
+            head_len += 4;
+            key
+        });
+        let kind = if buf[0] & 0x0F == 0x1 {
+            DataKind::Text
+        } else {
+            DataKind::Binary
+        };
+        let result = whole_message(kind, mask, head_len, len, buf);
+        if result.is_err() || self.rx_ready.is_empty() {
+            // Give the read buffer's allocation back.
+            self.rx_ready = BytesMut::new();
+        }
+        Some(result)
+    }
+
+    /// Moves what is left of `rx_ready` to the queue, in order, before any
+    /// other input is handled.
+    pub(super) fn settle_ready(&mut self) {
+        while let Some(next) = self.next_ready() {
+            match next {
+                Ok(message) => self.enqueue(Queued::Message(message)),
+                Err(e) => {
+                    self.fail(e);
+                    break;
+                }
+            }
+        }
     }
 
     /// The header rules that depend on the role and the frame limit.
@@ -358,14 +503,14 @@ impl Connection {
         }
         match (kind, &mut self.rx_msg) {
             (Some(kind), _) => {
-                self.rx_msg = Some(RxMessage {
+                self.rx_msg = Some(Box::new(RxMessage {
                     kind,
                     compressed,
                     saw_payload: false,
                     size,
                     utf8: Default::default(),
                     buf: None,
-                });
+                }));
             }
             (None, Some(msg)) => msg.size = size,
             (None, None) => {}
@@ -574,10 +719,7 @@ impl Connection {
                         self.tx_bytes += frame.len();
                         self.enqueue(Queued::PongFrame(frame));
                     } else {
-                        match &mut self.pending_pong {
-                            Some(owed) => **owed = payload.clone(),
-                            None => self.pending_pong = Some(Box::new(payload.clone())),
-                        }
+                        self.ext_mut().pending_pong = Some(Box::new(payload.clone()));
                     }
                 }
                 self.enqueue(Queued::Ping(payload));
@@ -616,7 +758,8 @@ impl Connection {
         }
         // §5.5.3 lets a flood go unanswered but for the most recent ping:
         // answer it before the close reply.
-        if let Some(payload) = self.pending_pong.take() {
+        if let Some(payload) = self.ext.as_mut().and_then(|e| e.pending_pong.take()) {
+            self.trim_ext();
             let frame = self.encode(OpCode::Pong, true, *payload);
             self.tx_bytes += frame.len();
             self.enqueue(Queued::Frame(frame));
@@ -684,9 +827,22 @@ impl Connection {
         self.finish(cause, false);
     }
 
+    /// The out-of-line state, allocated on first need.
+    fn ext_mut(&mut self) -> &mut super::Extensions {
+        self.ext.get_or_insert_with(Default::default)
+    }
+
+    /// Frees the out-of-line state once nothing is left in it, so an idle
+    /// or closed connection holds no heap.
+    pub(super) fn trim_ext(&mut self) {
+        if self.ext.as_deref().is_some_and(super::Extensions::is_empty) {
+            self.ext = None;
+        }
+    }
+
     /// The close bookkeeping, created with `initiator` if it does not exist.
     pub(super) fn closing_mut(&mut self, initiator: Initiator) -> &mut Closing {
-        self.closing.get_or_insert_with(|| {
+        self.ext_mut().closing.get_or_insert_with(|| {
             Box::new(Closing {
                 sent: None,
                 received: None,
@@ -706,7 +862,10 @@ impl Connection {
         self.timers.stop_all();
         self.rx = None;
         self.rx_msg = None;
-        self.pending_pong = None;
+        if let Some(ext) = self.ext.as_mut() {
+            ext.pending_pong = None;
+        }
+        self.trim_ext();
         self.keepalive_pending = false;
         self.tx_fragment = None;
     }
@@ -723,6 +882,43 @@ impl Connection {
         {
             false
         }
+    }
+}
+
+/// Takes a whole single-frame message (header already checked) off the
+/// front of `buf`: unmasked in place, text validated once.
+#[inline(always)]
+fn whole_message(
+    kind: DataKind,
+    mask: Option<[u8; 4]>,
+    head_len: usize,
+    len: usize,
+    buf: &mut BytesMut,
+) -> Result<Message, ProtocolError> {
+    if kind == DataKind::Text && len <= Utf8Bytes::INLINE {
+        // A short text is copied into the string itself: no reference to
+        // the read buffer, so no shared-count traffic per message.
+        let payload = &mut buf[head_len..head_len + len];
+        if let Some(key) = mask {
+            apply_mask(payload, key, 0);
+        }
+        let text = core::str::from_utf8(payload).map(Utf8Bytes::inline);
+        buf.advance(head_len + len);
+        return text
+            .map(Message::Text)
+            .map_err(|_| ProtocolError::InvalidUtf8);
+    }
+    buf.advance(head_len);
+    let mut payload = buf.split_to(len);
+    if let Some(key) = mask {
+        apply_mask(&mut payload, key, 0);
+    }
+    let payload = payload.freeze();
+    match kind {
+        DataKind::Binary => Ok(Message::Binary(payload)),
+        DataKind::Text => Utf8Bytes::try_from(payload)
+            .map(Message::Text)
+            .map_err(|_| ProtocolError::InvalidUtf8),
     }
 }
 

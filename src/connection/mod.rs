@@ -424,12 +424,29 @@ enum Assembly {
     Text(alloc::string::String),
 }
 
-/// Per-connection state only some connections need, kept out of line.
-#[derive(Debug)]
+/// Per-connection state only some connections need, kept out of line and
+/// allocated on first need: a client's mask generator, a deflate context,
+/// a ping flood's owed pong, the close handshake.
+#[derive(Debug, Default)]
 struct Extensions {
     mask: Option<MaskGen>,
     #[cfg(feature = "deflate")]
     deflate: Option<Box<crate::deflate::DeflateState>>,
+    /// The pong owed for the latest ping once `MAX_QUEUED_PONGS` pongs are
+    /// already queued (a ping flood keeps only this one more).
+    pending_pong: Option<Box<Bytes>>,
+    closing: Option<Box<Closing>>,
+}
+
+impl Extensions {
+    /// Nothing is kept: the box can go.
+    fn is_empty(&self) -> bool {
+        #[cfg(feature = "deflate")]
+        let deflate = self.deflate.is_some();
+        #[cfg(not(feature = "deflate"))]
+        let deflate = false;
+        self.mask.is_none() && !deflate && self.pending_pong.is_none() && self.closing.is_none()
+    }
 }
 
 /// Close handshake bookkeeping, allocated when the close begins.
@@ -475,20 +492,20 @@ pub struct Connection {
     rx: Option<RxFrame>,
     /// Bytes left in the caller's buffer by the last `handle_read`.
     rx_seen: u32,
-    rx_msg: Option<RxMessage>,
+    /// The data message being received, when it spans reads or frames.
+    rx_msg: Option<Box<RxMessage>>,
+    /// Whole short-path data frames split off the caller's buffer by
+    /// `handle_read`, still masked: decoded one per `poll_output` (see
+    /// `defer_whole_messages`).
+    rx_ready: bytes::BytesMut,
     /// Frames to send and events to report, in the order they arose.
     queue: VecDeque<Queued>,
     /// Bytes of the frames in `queue`.
     tx_bytes: usize,
-    /// The pong owed for the latest ping once `MAX_QUEUED_PONGS` pongs are
-    /// already queued (a ping flood keeps only this one more).
-    pending_pong: Option<Box<Bytes>>,
     /// The fragmented message being sent, with its UTF-8 state for text.
     tx_fragment: Option<(DataKind, Utf8Validator)>,
-    /// Masking keys (client) and compression (when negotiated): allocated
-    /// only for connections that need them.
+    /// State only some connections need (see `Extensions`).
     ext: Option<Box<Extensions>>,
-    closing: Option<Box<Closing>>,
     stats: Stats,
 }
 
@@ -536,10 +553,16 @@ impl Connection {
             Box::new(Extensions {
                 mask: mask.map(|m| *m),
                 deflate,
+                ..Extensions::default()
             })
         });
         #[cfg(not(feature = "deflate"))]
-        let ext = mask.map(|m| Box::new(Extensions { mask: Some(*m) }));
+        let ext = mask.map(|m| {
+            Box::new(Extensions {
+                mask: Some(*m),
+                ..Extensions::default()
+            })
+        });
         let optional = |d: Option<Duration>| d.map_or(0, |d| millis(d).max(1));
         let limits = Limits {
             max_frame: config.max_frame_size as u64,
@@ -568,12 +591,11 @@ impl Connection {
             rx: None,
             rx_seen: 0,
             rx_msg: None,
+            rx_ready: bytes::BytesMut::new(),
             queue: VecDeque::new(),
             tx_bytes: 0,
-            pending_pong: None,
             tx_fragment: None,
             ext,
-            closing: None,
             stats: Stats::default(),
         }
     }

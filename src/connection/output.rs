@@ -311,6 +311,7 @@ impl Connection {
     /// [`Event::Closed`] for the outcome.
     pub fn close(&mut self, now: Instant, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.advance_clock(now);
+        self.settle_ready();
         if self.state != State::Open {
             return Err(SendError::Closed);
         }
@@ -399,7 +400,14 @@ impl Connection {
     /// mask generator, a deflate context) keeps small storage instead, so a
     /// send-then-poll loop does not allocate per message.
     fn release_queue(&mut self) {
-        if self.ext.is_none() || self.queue.capacity() > SPARE_QUEUE_MAX {
+        let keeps_state = self.ext.as_ref().is_some_and(|e| {
+            #[cfg(feature = "deflate")]
+            let deflate = e.deflate.is_some();
+            #[cfg(not(feature = "deflate"))]
+            let deflate = false;
+            e.mask.is_some() || deflate
+        });
+        if !keeps_state || self.queue.capacity() > SPARE_QUEUE_MAX {
             self.queue = VecDeque::new();
         }
     }
@@ -493,6 +501,17 @@ impl Connection {
             let frame = self.encode(OpCode::Ping, true, payload);
             return self.transmit(frame);
         }
+        // Messages split off by `handle_read` came before anything queued.
+        if let Some(next) = self.next_ready() {
+            return match next {
+                Ok(message) => Output::Event(Event::Message(message)),
+                Err(e) => {
+                    self.reading = false;
+                    self.apply_fail(e);
+                    self.poll_output()
+                }
+            };
+        }
         if let Some(next) = self.queue.pop_front() {
             if self.queue.is_empty() {
                 self.release_queue();
@@ -526,12 +545,13 @@ impl Connection {
             };
             return Output::Event(event);
         }
-        if let Some(payload) = self.pending_pong.take() {
+        if let Some(payload) = self.ext.as_mut().and_then(|e| e.pending_pong.take()) {
+            self.trim_ext();
             let frame = self.encode(OpCode::Pong, true, *payload);
             return self.transmit(frame);
         }
         if self.state == State::Finishing {
-            if let Some(closing) = self.closing.as_mut()
+            if let Some(closing) = self.ext.as_mut().and_then(|e| e.closing.as_mut())
                 && closing.shutdown_pending
             {
                 closing.shutdown_pending = false;
@@ -539,7 +559,10 @@ impl Connection {
             }
             self.state = State::Closed;
             let info = self.close_info();
-            self.closing = None;
+            if let Some(ext) = self.ext.as_mut() {
+                ext.closing = None;
+            }
+            self.trim_ext();
             return Output::Event(Event::Closed(Box::new(info)));
         }
         Output::Wait {
@@ -561,20 +584,21 @@ impl Connection {
     }
 
     fn close_info(&self) -> CloseInfo {
-        let (sent, received, initiator, (cause, clean)) = match self.closing.as_deref() {
-            Some(c) => (
-                c.sent.clone(),
-                c.received.clone(),
-                c.initiator,
-                c.outcome.clone().unwrap_or((super::CloseCause::Eof, false)),
-            ),
-            None => (
-                None,
-                None,
-                Initiator::Library,
-                (super::CloseCause::Eof, false),
-            ),
-        };
+        let (sent, received, initiator, (cause, clean)) =
+            match self.ext.as_ref().and_then(|e| e.closing.as_deref()) {
+                Some(c) => (
+                    c.sent.clone(),
+                    c.received.clone(),
+                    c.initiator,
+                    c.outcome.clone().unwrap_or((super::CloseCause::Eof, false)),
+                ),
+                None => (
+                    None,
+                    None,
+                    Initiator::Library,
+                    (super::CloseCause::Eof, false),
+                ),
+            };
         CloseInfo {
             sent,
             received,
