@@ -490,15 +490,7 @@ impl Connection {
     /// [`Output::Shutdown`] and finally [`Event::Closed`], exactly once.
     pub fn poll_output(&mut self) -> Output {
         if self.keepalive_pending {
-            self.keepalive_pending = false;
-            self.ping_sent_at = self.now;
-            self.stats.pings_sent += 1;
-            // RFC 6455 §5.5.2: a ping may carry application data; ours is a
-            // sequence number, so the matching pong gives the round-trip time.
-            self.timers
-                .set_pong(self.now + super::from_millis(self.limits.pong_timeout));
-            let payload = Bytes::copy_from_slice(&self.keepalive_payload());
-            let frame = self.encode(OpCode::Ping, true, payload);
+            let frame = self.keepalive_ping();
             return self.transmit(frame);
         }
         // Messages split off by `handle_read` came before anything queued.
@@ -545,9 +537,7 @@ impl Connection {
             };
             return Output::Event(event);
         }
-        if let Some(payload) = self.ext.as_mut().and_then(|e| e.pending_pong.take()) {
-            self.trim_ext();
-            let frame = self.encode(OpCode::Pong, true, *payload);
+        if let Some(frame) = self.owed_pong() {
             return self.transmit(frame);
         }
         if self.state == State::Finishing {
@@ -568,6 +558,109 @@ impl Connection {
         Output::Wait {
             until: self.next_deadline(),
         }
+    }
+
+    /// Appends the frames that `poll_output` would hand out next as
+    /// [`Output::Transmit`], back to back, to `out`, and returns how many
+    /// bytes it added. It stops at the first output that is not a frame (an
+    /// event, [`Output::Shutdown`], or [`Output::Wait`]), so the order of
+    /// everything is the same as with `poll_output` alone; call
+    /// `poll_output` next.
+    ///
+    /// For drivers that keep a write buffer: many small frames become one
+    /// write, with no [`Output`] per frame. Payloads are copied, so for a
+    /// server sending large shared payloads the zero-copy [`Transmit`] of
+    /// `poll_output` is the better fit. What it appends is bounded by
+    /// `max_buffered_output` plus one keepalive ping or owed pong.
+    pub fn poll_transmits_into(&mut self, out: &mut alloc::vec::Vec<u8>) -> usize {
+        let start = out.len();
+        loop {
+            // The common case, written straight from the queue's slot.
+            if !self.keepalive_pending
+                && self.rx_ready.is_empty()
+                && let Some(Queued::Frame(frame)) = self.queue.front()
+            {
+                let len = frame.len();
+                out.extend_from_slice(&frame.head[..frame.front_len()]);
+                out.extend_from_slice(&frame.payload);
+                self.stats.frames_out += 1;
+                self.stats.bytes_out += len as u64;
+                self.tx_bytes -= len;
+                self.queue.pop_front();
+                if self.queue.is_empty() {
+                    self.release_queue();
+                }
+                continue;
+            }
+            let Some(frame) = self.next_frame() else {
+                break;
+            };
+            self.stats.frames_out += 1;
+            self.stats.bytes_out += frame.len() as u64;
+            out.extend_from_slice(&frame.head[..frame.front_len()]);
+            out.extend_from_slice(&frame.payload);
+        }
+        out.len() - start
+    }
+
+    /// Takes the frame to send next, if the next output is a frame: a
+    /// keepalive ping, a queued frame with no event ahead of it, or an owed
+    /// pong once the queue is empty.
+    #[inline(always)]
+    fn next_frame(&mut self) -> Option<OutFrame> {
+        if self.keepalive_pending {
+            return Some(self.keepalive_ping());
+        }
+        // Messages split off by `handle_read` come before anything queued.
+        if !self.rx_ready.is_empty() {
+            return None;
+        }
+        let frame = match self.queue.front() {
+            Some(Queued::Frame(_) | Queued::PongFrame(_)) => match self.queue.pop_front() {
+                Some(Queued::Frame(frame)) => frame,
+                Some(Queued::PongFrame(frame)) => {
+                    self.pongs_queued -= 1;
+                    frame
+                }
+                _ => return None, // the front was checked above
+            },
+            Some(_) => return None,
+            None => return self.owed_pong(),
+        };
+        if self.queue.is_empty() {
+            self.release_queue();
+        }
+        self.tx_bytes -= frame.len();
+        Some(frame)
+    }
+
+    /// The keepalive ping that is due.
+    #[cold]
+    #[inline(never)]
+    fn keepalive_ping(&mut self) -> OutFrame {
+        self.keepalive_pending = false;
+        self.ping_sent_at = self.now;
+        self.stats.pings_sent += 1;
+        // RFC 6455 §5.5.2: a ping may carry application data; ours is a
+        // sequence number, so the matching pong gives the round-trip time.
+        self.timers
+            .set_pong(self.now + super::from_millis(self.limits.pong_timeout));
+        let payload = Bytes::copy_from_slice(&self.keepalive_payload());
+        self.encode(OpCode::Ping, true, payload)
+    }
+
+    /// The pong owed to the most recent ping of a flood, if any.
+    #[inline(always)]
+    fn owed_pong(&mut self) -> Option<OutFrame> {
+        let payload = self.ext.as_mut().and_then(|e| e.pending_pong.take())?;
+        Some(self.owed_pong_frame(*payload))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn owed_pong_frame(&mut self, payload: Bytes) -> OutFrame {
+        self.trim_ext();
+        self.encode(OpCode::Pong, true, payload)
     }
 
     fn transmit(&mut self, frame: OutFrame) -> Output {

@@ -1,0 +1,180 @@
+//! `Connection::poll_transmits_into` is `poll_output` with the frames
+//! written into a buffer: for any script of sends, reads, ticks and closes,
+//! the bytes on the wire, everything else that is output, its order
+//! relative to the frames, and the counters are the same.
+
+mod common;
+
+use bytes::BytesMut;
+use common::{Origin, Out, close_frame, frame, poll};
+use proptest::prelude::*;
+use wsmachine::{CloseCode, Config, Connection, DataKind, Duration, Instant};
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A whole message: text or binary, shared or borrowed.
+    Send { text: bool, copy: bool, len: usize },
+    /// A message in fragments.
+    Fragments { text: bool, parts: Vec<usize> },
+    /// Frames from the peer, in one read: (opcode, payload length).
+    Read(Vec<(u8, usize)>),
+    /// The peer's close frame.
+    PeerClose(u16),
+    /// Our close.
+    Close,
+    /// Time passes (keepalive pings, timeouts).
+    Tick(u64),
+    /// The transport ends.
+    Eof,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (any::<bool>(), any::<bool>(), 0usize..300)
+            .prop_map(|(text, copy, len)| Op::Send { text, copy, len }),
+        1 => (any::<bool>(), prop::collection::vec(0usize..40, 1..4))
+            .prop_map(|(text, parts)| Op::Fragments { text, parts }),
+        3 => prop::collection::vec(
+            (prop::sample::select(vec![0x1u8, 0x2, 0x9, 0xA]), 0usize..130),
+            1..6,
+        )
+        .prop_map(Op::Read),
+        1 => prop::sample::select(vec![1000u16, 1001, 4000]).prop_map(Op::PeerClose),
+        1 => Just(Op::Close),
+        2 => (1u64..40_000).prop_map(Op::Tick),
+        1 => Just(Op::Eof),
+    ]
+}
+
+/// Drains with `poll_output` alone, or with `poll_transmits_into` before
+/// each `poll_output`; adjacent transmits are merged, so the two compare.
+fn drain(conn: &mut Connection, into: bool, outs: &mut Vec<Out>) {
+    for _ in 0..100_000 {
+        let out = if into {
+            let mut bytes = Vec::new();
+            let n = conn.poll_transmits_into(&mut bytes);
+            assert_eq!(n, bytes.len());
+            if !bytes.is_empty() {
+                push(outs, Out::Transmit(bytes));
+            }
+            poll(conn)
+        } else {
+            poll(conn)
+        };
+        match out {
+            Out::Wait(_) => return,
+            other => push(outs, other),
+        }
+    }
+    panic!("poll_output never returned Wait");
+}
+
+fn push(outs: &mut Vec<Out>, out: Out) {
+    if let (Some(Out::Transmit(last)), Out::Transmit(more)) = (outs.last_mut(), &out) {
+        last.extend_from_slice(more);
+        return;
+    }
+    outs.push(out);
+}
+
+fn run(client: bool, ops: &[Op], into: bool) -> (Vec<Out>, wsmachine::Stats) {
+    let config = Config::default()
+        .ping_interval(Some(Duration::from_secs(10)))
+        .pong_timeout(Duration::from_secs(5))
+        .max_buffered_output(4096);
+    let mut conn = if client {
+        Connection::client(config, Instant::ZERO, [9; 32])
+    } else {
+        Connection::server(config, Instant::ZERO)
+    };
+    let peer = if client {
+        Origin::Server
+    } else {
+        Origin::Client
+    };
+    let mut now = Instant::ZERO;
+    let mut outs = Vec::new();
+    let mut buf = BytesMut::new();
+    for op in ops {
+        match op {
+            Op::Send { text, copy, len } => {
+                let data = vec![b'x'; *len];
+                let _ = match (text, copy) {
+                    (true, true) => conn.send_text_copy(core::str::from_utf8(&data).unwrap()),
+                    (false, true) => conn.send_binary_copy(&data),
+                    (true, false) => conn.send_text(String::from_utf8(data).unwrap()),
+                    (false, false) => conn.send_binary(data),
+                };
+            }
+            Op::Fragments { text, parts } => {
+                let kind = if *text {
+                    DataKind::Text
+                } else {
+                    DataKind::Binary
+                };
+                for (i, len) in parts.iter().enumerate() {
+                    let _ = conn.send_fragment(kind, vec![b'y'; *len], i + 1 == parts.len());
+                }
+            }
+            Op::Read(frames) => {
+                for &(opcode, len) in frames {
+                    let len = if opcode >= 0x8 { len.min(125) } else { len };
+                    buf.extend_from_slice(&frame(peer, true, opcode, &vec![b'z'; len]));
+                }
+                conn.handle_read(now, &mut buf);
+            }
+            Op::PeerClose(code) => {
+                buf.extend_from_slice(&close_frame(peer, *code, b"bye"));
+                conn.handle_read(now, &mut buf);
+            }
+            Op::Close => {
+                let _ = conn.close(now, CloseCode::NORMAL, "done");
+            }
+            Op::Tick(ms) => {
+                now = now + Duration::from_millis(*ms);
+                conn.handle_timeout(now);
+            }
+            Op::Eof => conn.handle_eof(now),
+        }
+        drain(&mut conn, into, &mut outs);
+    }
+    (outs, conn.stats())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn transmits_into_equals_poll_output(
+        client in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..24),
+    ) {
+        let (plain, plain_stats) = run(client, &ops, false);
+        let (into, into_stats) = run(client, &ops, true);
+        prop_assert_eq!(plain, into);
+        prop_assert_eq!(plain_stats, into_stats);
+    }
+}
+
+#[test]
+fn stops_before_an_event_and_resumes_after_it() {
+    let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    conn.send_binary_copy(b"one").unwrap();
+    let mut buf = BytesMut::from(&frame(Origin::Client, true, 0x9, b"p")[..]);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    conn.send_binary_copy(b"two").unwrap();
+    let mut out = Vec::new();
+    // "one", then the pong owed to the ping; the ping event comes next.
+    assert_eq!(conn.poll_transmits_into(&mut out), 5 + 3);
+    assert_eq!(&out[..5], b"\x82\x03one");
+    assert_eq!(&out[5..], b"\x8A\x01p");
+    assert!(matches!(
+        poll(&mut conn),
+        Out::Event(wsmachine::Event::Ping(ref p)) if &p[..] == b"p"
+    ));
+    out.clear();
+    assert_eq!(conn.poll_transmits_into(&mut out), 5);
+    assert_eq!(&out[..], b"\x82\x03two");
+    assert!(matches!(poll(&mut conn), Out::Wait(_)));
+    assert_eq!(conn.poll_transmits_into(&mut out), 0);
+}
