@@ -1,7 +1,8 @@
 //! `Connection::poll_transmits_into` is `poll_output` with the frames
 //! written into a buffer: for any script of sends, reads, ticks and closes,
 //! the bytes on the wire, everything else that is output, its order
-//! relative to the frames, and the counters are the same.
+//! relative to the frames, and the counters are the same, whatever room
+//! (`max`) each call is given.
 
 mod common;
 
@@ -48,12 +49,14 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Drains with `poll_output` alone, or with `poll_transmits_into` before
 /// each `poll_output`; adjacent transmits are merged, so the two compare.
-fn drain(conn: &mut Connection, into: bool, outs: &mut Vec<Out>) {
+fn drain(conn: &mut Connection, into: Option<usize>, outs: &mut Vec<Out>) {
     for _ in 0..100_000 {
-        let out = if into {
-            let mut bytes = Vec::new();
-            let n = conn.poll_transmits_into(&mut bytes);
+        let out = if let Some(max) = into {
+            let mut bytes = vec![7; 3]; // it appends to what is there
+            let n = conn.poll_transmits_into(&mut bytes, max);
+            assert_eq!(bytes.drain(..3).collect::<Vec<_>>(), [7; 3]);
             assert_eq!(n, bytes.len());
+            assert!(n <= max);
             if !bytes.is_empty() {
                 push(outs, Out::Transmit(bytes));
             }
@@ -77,7 +80,7 @@ fn push(outs: &mut Vec<Out>, out: Out) {
     outs.push(out);
 }
 
-fn run(client: bool, ops: &[Op], into: bool) -> (Vec<Out>, wsmachine::Stats) {
+fn run(client: bool, ops: &[Op], into: Option<usize>) -> (Vec<Out>, wsmachine::Stats) {
     let config = Config::default()
         .ping_interval(Some(Duration::from_secs(10)))
         .pong_timeout(Duration::from_secs(5))
@@ -148,9 +151,10 @@ proptest! {
     fn transmits_into_equals_poll_output(
         client in any::<bool>(),
         ops in prop::collection::vec(op(), 1..24),
+        max in prop_oneof![0usize..400, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, false);
-        let (into, into_stats) = run(client, &ops, true);
+        let (plain, plain_stats) = run(client, &ops, None);
+        let (into, into_stats) = run(client, &ops, Some(max));
         prop_assert_eq!(plain, into);
         prop_assert_eq!(plain_stats, into_stats);
     }
@@ -165,7 +169,7 @@ fn stops_before_an_event_and_resumes_after_it() {
     conn.send_binary_copy(b"two").unwrap();
     let mut out = Vec::new();
     // "one", then the pong owed to the ping; the ping event comes next.
-    assert_eq!(conn.poll_transmits_into(&mut out), 5 + 3);
+    assert_eq!(conn.poll_transmits_into(&mut out, 100), 5 + 3);
     assert_eq!(&out[..5], b"\x82\x03one");
     assert_eq!(&out[5..], b"\x8A\x01p");
     assert!(matches!(
@@ -173,8 +177,24 @@ fn stops_before_an_event_and_resumes_after_it() {
         Out::Event(wsmachine::Event::Ping(ref p)) if &p[..] == b"p"
     ));
     out.clear();
-    assert_eq!(conn.poll_transmits_into(&mut out), 5);
+    assert_eq!(conn.poll_transmits_into(&mut out, 100), 5);
     assert_eq!(&out[..], b"\x82\x03two");
     assert!(matches!(poll(&mut conn), Out::Wait(_)));
-    assert_eq!(conn.poll_transmits_into(&mut out), 0);
+    assert_eq!(conn.poll_transmits_into(&mut out, 100), 0);
+}
+
+#[test]
+fn a_frame_that_does_not_fit_is_left_for_poll_output() {
+    let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    conn.send_binary_copy(b"small").unwrap();
+    conn.send_binary(vec![1u8; 1000]).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(conn.poll_transmits_into(&mut out, 500), 7);
+    // The large frame comes whole, as a zero-copy transmit.
+    match poll(&mut conn) {
+        Out::Transmit(bytes) => assert_eq!(bytes.len(), 4 + 1000),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(poll(&mut conn), Out::Wait(_)));
+    assert_eq!(conn.stats().frames_out, 2);
 }

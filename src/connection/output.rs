@@ -475,6 +475,10 @@ fn masked_copy(payload: &[u8], key: [u8; 4]) -> Bytes {
     Bytes::from(out)
 }
 
+/// Largest control frame on the wire: a 2-byte header, a masking key and
+/// 125 bytes of payload (RFC 6455 §5.5).
+const MAX_CONTROL_FRAME: usize = 2 + 4 + 125;
+
 /// Largest queue storage (in entries) a connection with out-of-line state
 /// keeps while its queue is empty.
 const SPARE_QUEUE_MAX: usize = 8;
@@ -561,26 +565,31 @@ impl Connection {
     }
 
     /// Appends the frames that `poll_output` would hand out next as
-    /// [`Output::Transmit`], back to back, to `out`, and returns how many
-    /// bytes it added. It stops at the first output that is not a frame (an
-    /// event, [`Output::Shutdown`], or [`Output::Wait`]), so the order of
+    /// [`Output::Transmit`], back to back, to `out`, as long as they fit in
+    /// `max` bytes; returns how many bytes it added. It stops at the first
+    /// output that is not a frame (an event, [`Output::Shutdown`], or
+    /// [`Output::Wait`]) or at a frame that does not fit, so the order of
     /// everything is the same as with `poll_output` alone; call
-    /// `poll_output` next.
+    /// `poll_output` next (it hands out a frame that did not fit as a
+    /// `Transmit`).
     ///
     /// For drivers that keep a write buffer: many small frames become one
-    /// write, with no [`Output`] per frame. Payloads are copied, so for a
-    /// server sending large shared payloads the zero-copy [`Transmit`] of
-    /// `poll_output` is the better fit. What it appends is bounded by
-    /// `max_buffered_output` plus one keepalive ping or owed pong.
-    pub fn poll_transmits_into(&mut self, out: &mut alloc::vec::Vec<u8>) -> usize {
+    /// write, with no [`Output`] per frame. Payloads are copied, so with
+    /// `max` at the buffer's room a large payload is not copied but comes
+    /// from `poll_output` as a zero-copy `Transmit` instead.
+    pub fn poll_transmits_into(&mut self, out: &mut alloc::vec::Vec<u8>, max: usize) -> usize {
         let start = out.len();
         loop {
+            let room = max.saturating_sub(out.len() - start);
             // The common case, written straight from the queue's slot.
             if !self.keepalive_pending
                 && self.rx_ready.is_empty()
                 && let Some(Queued::Frame(frame)) = self.queue.front()
             {
                 let len = frame.len();
+                if len > room {
+                    break;
+                }
                 out.extend_from_slice(&frame.head[..frame.front_len()]);
                 out.extend_from_slice(&frame.payload);
                 self.stats.frames_out += 1;
@@ -591,6 +600,14 @@ impl Connection {
                     self.release_queue();
                 }
                 continue;
+            }
+            // A ping, or a pong (queued or owed): a control frame.
+            let fits = match self.queue.front() {
+                Some(Queued::PongFrame(frame)) if !self.keepalive_pending => frame.len() <= room,
+                _ => room >= MAX_CONTROL_FRAME,
+            };
+            if !fits {
+                break;
             }
             let Some(frame) = self.next_frame() else {
                 break;

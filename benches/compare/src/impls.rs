@@ -32,7 +32,7 @@ pub const IMPLS: &[Impl] = &[
         name: "wsmachine",
         decode: wsmachine_decode,
         encode: wsmachine_encode,
-        note: "reads of at most 64 KiB into a BytesMut (only the rest of a large frame when one is partly buffered: frame_remaining), handle_read, drain poll_output; encode: send_binary_copy(&[u8]) + Transmit header/payload",
+        note: "reads of at most 64 KiB into a BytesMut (only the rest of a large frame when one is partly buffered: frame_remaining), handle_read, drain poll_output; encode: send_binary_copy(&[u8]), frames that fit via poll_transmits_into into a 64 KiB write buffer flushed once half full, larger ones as Transmit header/payload, poll_output to Wait after each",
     },
     Impl {
         name: "tungstenite",
@@ -109,14 +109,26 @@ fn wsmachine_encode(
     use std::io::Write as _;
     use wsmachine::{Config, Connection, Instant, Output};
     let mut conn = Connection::client(Config::default(), Instant::ZERO, [1; 32]);
+    // A 64 KiB write buffer, as the peers keep one.
+    let mut wbuf: Vec<u8> = Vec::with_capacity(PIECE);
     for i in 0..count {
         // The borrowed-slice send, as ratchet_rs and fastwebsockets get a
         // slice: a client's copy is its masking pass.
         conn.send_binary_copy(w.payload(i)).map_err(err)?;
+        // Frames that fit are written into the buffer, flushed once half
+        // full; a larger one goes out as its own transmit (header +
+        // payload, as with writev).
+        if wbuf.len() > PIECE / 2 {
+            sink.write_all(&wbuf).map_err(err)?;
+            wbuf.clear();
+        }
+        let room = PIECE - wbuf.len();
+        conn.poll_transmits_into(&mut wbuf, room);
         loop {
             match conn.poll_output() {
                 Output::Transmit(t) => {
-                    // As a socket driver would with writev: header and payload.
+                    sink.write_all(&wbuf).map_err(err)?;
+                    wbuf.clear();
                     sink.write_all(t.header()).map_err(err)?;
                     sink.write_all(t.payload()).map_err(err)?;
                 }
@@ -125,6 +137,7 @@ fn wsmachine_encode(
             }
         }
     }
+    sink.write_all(&wbuf).map_err(err)?;
     Ok(())
 }
 
