@@ -1,5 +1,6 @@
 //! A blocking std driver for `wsmachine`, shared by the examples: one thread
-//! per connection, a read timeout for deadlines, `write_all` for transmits.
+//! per connection, a read timeout for deadlines, small frames gathered into
+//! one write (`poll_transmits_into`), large ones written with `writev`.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -85,6 +86,29 @@ pub fn write_transmit(stream: &mut TcpStream, mut t: wsmachine::Transmit) -> io:
     Ok(())
 }
 
+/// Most bytes of small frames gathered before they are written.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Writes what `wbuf` holds (and empties it).
+fn flush(stream: &mut TcpStream, conn: &mut Connection, clock: Clock, wbuf: &mut Vec<u8>) {
+    if !wbuf.is_empty() {
+        let result = stream.write_all(wbuf);
+        wbuf.clear();
+        on_write_result(conn, clock, result);
+    }
+}
+
+/// A failed write means the peer is gone: the connection is told so, and
+/// reports what the protocol sees.
+fn on_write_result(conn: &mut Connection, clock: Clock, result: io::Result<()>) {
+    if let Err(e) = result {
+        conn.handle_eof(clock.now());
+        if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
+            eprintln!("write error: {e}");
+        }
+    }
+}
+
 /// What the application does with each event: it may send on `conn`.
 pub trait App {
     fn on_event(&mut self, conn: &mut Connection, now: Instant, event: &Event);
@@ -109,36 +133,45 @@ pub fn drive(
     app_tick: Option<StdDuration>,
 ) -> io::Result<CloseInfo> {
     let mut shut_down = false;
+    // Small frames are gathered here and written together: a burst of
+    // replies becomes one write instead of one per frame.
+    let mut wbuf: Vec<u8> = Vec::new();
     if !buf.is_empty() {
         conn.handle_read(clock.now(), buf);
     }
     loop {
         // Drain: act on every output until the connection waits.
         let until = loop {
+            if wbuf.len() > WRITE_BUFFER / 2 {
+                flush(stream, conn, clock, &mut wbuf);
+            }
+            let room = WRITE_BUFFER - wbuf.len();
+            conn.poll_transmits_into(&mut wbuf, room);
             match conn.poll_output() {
+                // A frame that did not fit: what is buffered goes first,
+                // then this one without a copy.
                 Output::Transmit(t) => {
-                    if let Err(e) = write_transmit(stream, t) {
-                        // The peer is gone: report what the protocol sees.
-                        conn.handle_eof(clock.now());
-                        if e.kind() != io::ErrorKind::BrokenPipe
-                            && e.kind() != io::ErrorKind::ConnectionReset
-                        {
-                            eprintln!("write error: {e}");
-                        }
-                    }
+                    flush(stream, conn, clock, &mut wbuf);
+                    let result = write_transmit(stream, t);
+                    on_write_result(conn, clock, result);
                 }
                 Output::Shutdown => {
+                    flush(stream, conn, clock, &mut wbuf);
                     shut_down = true;
                     let _ = stream.shutdown(Shutdown::Write);
                 }
                 Output::Event(Event::Closed(info)) => {
+                    flush(stream, conn, clock, &mut wbuf);
                     if shut_down {
                         linger(stream);
                     }
                     return Ok(*info);
                 }
                 Output::Event(event) => app.on_event(conn, clock.now(), &event),
-                Output::Wait { until } => break until,
+                Output::Wait { until } => {
+                    flush(stream, conn, clock, &mut wbuf);
+                    break until;
+                }
             }
         };
         let timeout = match (until.map(|at| clock.until(at)), app_tick) {
