@@ -94,7 +94,8 @@ pub enum Drained {
 
 /// Acts on every output of `conn` until it says `Wait` or `Closed`: writes
 /// transmits, shuts the write side down on `Shutdown` (setting `shut_down`),
-/// and hands other events to `on_event`, which may send on `conn`.
+/// and hands other events to `on_event`, which may send on `conn`. Small
+/// frames are gathered with `poll_transmits_into` and written together.
 ///
 /// A failed write means the peer is gone: the connection is told so with
 /// `handle_eof`, and reports it in its `Closed`.
@@ -105,37 +106,77 @@ pub async fn drain<S: AsyncWrite + Unpin>(
     shut_down: &mut bool,
     mut on_event: impl FnMut(&mut Connection, Event),
 ) -> Drained {
+    let mut wbuf: Vec<u8> = Vec::new();
     loop {
+        if wbuf.len() > WRITE_BUFFER / 2 {
+            flush(stream, conn, clock, &mut wbuf).await;
+        }
+        let room = WRITE_BUFFER - wbuf.len();
+        conn.poll_transmits_into(&mut wbuf, room);
         match conn.poll_output() {
             Output::Transmit(mut transmit) => {
+                flush(stream, conn, clock, &mut wbuf).await;
                 // `Transmit` is a `bytes::Buf` (header + payload, no copy).
                 let written =
                     tokio::time::timeout(WRITE_TIMEOUT, stream.write_all_buf(&mut transmit)).await;
-                match written {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => {
-                        if !matches!(
-                            e.kind(),
-                            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-                        ) {
-                            eprintln!("write error: {e}");
-                        }
-                        conn.handle_eof(clock.now());
-                    }
-                    Err(_elapsed) => {
-                        eprintln!("write timed out: the peer stopped reading");
-                        conn.handle_eof(clock.now());
-                    }
-                }
+                on_write_result(conn, clock, written);
             }
             Output::Shutdown => {
+                flush(stream, conn, clock, &mut wbuf).await;
                 *shut_down = true;
                 // For a TcpStream: shutdown(Write), our FIN.
                 let _ = stream.shutdown().await;
             }
-            Output::Event(Event::Closed(info)) => return Drained::Closed(*info),
+            Output::Event(Event::Closed(info)) => {
+                flush(stream, conn, clock, &mut wbuf).await;
+                return Drained::Closed(*info);
+            }
             Output::Event(event) => on_event(conn, event),
-            Output::Wait { until } => return Drained::Wait(until),
+            Output::Wait { until } => {
+                flush(stream, conn, clock, &mut wbuf).await;
+                return Drained::Wait(until);
+            }
+        }
+    }
+}
+
+/// Most bytes of small frames gathered before they are written.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Writes what `wbuf` holds (and empties it).
+async fn flush<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    conn: &mut Connection,
+    clock: &Clock,
+    wbuf: &mut Vec<u8>,
+) {
+    if !wbuf.is_empty() {
+        let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(wbuf)).await;
+        wbuf.clear();
+        on_write_result(conn, clock, written);
+    }
+}
+
+/// A failed or timed-out write means the peer is gone.
+fn on_write_result(
+    conn: &mut Connection,
+    clock: &Clock,
+    written: Result<io::Result<()>, tokio::time::error::Elapsed>,
+) {
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            if !matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ) {
+                eprintln!("write error: {e}");
+            }
+            conn.handle_eof(clock.now());
+        }
+        Err(_elapsed) => {
+            eprintln!("write timed out: the peer stopped reading");
+            conn.handle_eof(clock.now());
         }
     }
 }
