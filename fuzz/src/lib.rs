@@ -183,6 +183,20 @@ impl WireChecker {
         self.frame(frame);
     }
 
+    /// Frames written back to back (`poll_transmits_into`).
+    pub fn transmit_many(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let (frame, n) = match parse_frame(self.sender, bytes) {
+                Ok(Some(x)) => x,
+                Ok(None) => panic!("frames end inside a frame: {:02x?}", trunc(bytes)),
+                Err(e) => panic!("invalid frame transmitted: {e}: {:02x?}", trunc(bytes)),
+            };
+            self.bytes += n as u64;
+            self.frame(frame);
+            bytes = &bytes[n..];
+        }
+    }
+
     fn frame(&mut self, f: RefFrame) {
         // RFC 6455 §5.5.1: no data frame, and no second close, after the
         // close frame. §5.5.2: a ping is answered "unless it already received
@@ -264,6 +278,9 @@ pub struct Observer {
     pub events: Vec<Event>,
     keep_events: bool,
     step: usize,
+    /// Outputs polled so far: every third poll first takes frames with
+    /// `poll_transmits_into`, with a varying room.
+    polls: usize,
     /// The chunked message being delivered: kind and (text) bytes so far.
     chunked: Option<(wsmachine::DataKind, Vec<u8>)>,
 }
@@ -278,6 +295,7 @@ impl Observer {
             events: Vec::new(),
             keep_events,
             step: 1,
+            polls: 0,
             chunked: None,
         }
     }
@@ -290,6 +308,19 @@ impl Observer {
         mut on_event: impl FnMut(&Event),
     ) -> Option<Instant> {
         for _ in 0..DRAIN_LIMIT {
+            self.polls += 1;
+            if self.polls % 3 == 0 {
+                let room = [0, 7, 64, 200, usize::MAX][self.polls % 5];
+                let mut buf = Vec::new();
+                let n = conn.poll_transmits_into(&mut buf, room);
+                assert_eq!(n, buf.len());
+                assert!(n <= room, "poll_transmits_into passed its room");
+                if n > 0 {
+                    assert!(self.closed.is_none(), "frames after Closed");
+                    assert!(!self.shutdown, "frames after Shutdown");
+                    self.wire.transmit_many(&buf);
+                }
+            }
             let output = conn.poll_output();
             if self.closed.is_some() {
                 match output {
