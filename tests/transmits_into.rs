@@ -198,3 +198,71 @@ fn a_frame_that_does_not_fit_is_left_for_poll_output() {
     assert!(matches!(poll(&mut conn), Out::Wait(_)));
     assert_eq!(conn.stats().frames_out, 2);
 }
+
+/// Short frames wait after the queue; whatever is queued behind them
+/// (here a pong and a ping event) comes after them, and a later short frame
+/// after that, with `poll_output` alone or with the buffer.
+#[test]
+fn short_frames_keep_their_place_among_other_outputs() {
+    for into in [false, true] {
+        let mut conn = Connection::client(Config::default(), Instant::ZERO, [3; 32]);
+        conn.send_binary_copy(b"a").unwrap();
+        conn.send_text_copy("b").unwrap();
+        conn.send_binary(vec![7u8; 200]).unwrap(); // a queued frame
+        conn.send_binary_copy(b"c").unwrap();
+        let mut buf = BytesMut::from(&frame(Origin::Server, true, 0x9, b"p")[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        conn.send_binary_copy(b"d").unwrap();
+        let mut outs = Vec::new();
+        drain(&mut conn, into.then_some(usize::MAX), &mut outs);
+        let wire_before_ping = match &outs[0] {
+            Out::Transmit(bytes) => common::decode_frames(bytes, Origin::Client),
+            other => panic!("{other:?}"),
+        };
+        let payloads: Vec<Vec<u8>> = wire_before_ping.iter().map(|f| f.payload.clone()).collect();
+        assert_eq!(
+            payloads,
+            [
+                b"a".to_vec(),
+                b"b".to_vec(),
+                vec![7; 200],
+                b"c".to_vec(),
+                b"p".to_vec()
+            ],
+            "into: {into}"
+        );
+        assert!(matches!(&outs[1], Out::Event(wsmachine::Event::Ping(p)) if &p[..] == b"p"));
+        match &outs[2] {
+            Out::Transmit(bytes) => {
+                let frames = common::decode_frames(bytes, Origin::Client);
+                assert_eq!(frames.len(), 1);
+                assert_eq!(frames[0].payload, b"d");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(outs.len(), 3);
+        assert_eq!(conn.buffered_amount(), 0);
+    }
+}
+
+/// Messages read while short frames wait come after them.
+#[test]
+fn messages_read_behind_short_frames_come_after_them() {
+    for into in [false, true] {
+        let mut conn = Connection::client(Config::default(), Instant::ZERO, [3; 32]);
+        conn.send_binary_copy(b"first").unwrap();
+        let mut buf = BytesMut::from(&frame(Origin::Server, true, 0x1, b"hello")[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        let mut outs = Vec::new();
+        drain(&mut conn, into.then_some(usize::MAX), &mut outs);
+        assert_eq!(outs.len(), 2, "{outs:?}");
+        assert!(
+            matches!(&outs[0], Out::Transmit(_)),
+            "into: {into}: {outs:?}"
+        );
+        assert!(matches!(
+            &outs[1],
+            Out::Event(wsmachine::Event::Message(m)) if m.as_bytes() == b"hello"
+        ));
+    }
+}

@@ -294,7 +294,8 @@ impl Connection {
     /// Splits the whole messages at the front of `buf` off into `rx_ready`,
     /// to be decoded one per `poll_output` instead of queued here, when that
     /// changes nothing an observer can see. It applies when:
-    /// - nothing is queued or in progress (they would come before);
+    /// - nothing is queued (short frames waiting included) or in progress
+    ///   (they would come before);
     /// - the frames are whole single-frame data messages that pass every
     ///   header rule, so all that is left is unmasking and, for text,
     ///   validation: a failure there is reported in order either way;
@@ -308,6 +309,7 @@ impl Connection {
     /// `close`) first moves what is left of `rx_ready` to the queue.
     fn defer_whole_messages(&mut self, buf: &mut BytesMut) -> bool {
         if !self.queue.is_empty()
+            || self.has_small_frames()
             || self.rx.is_some()
             || self.rx_msg.is_some()
             || self.delivery != Delivery::Messages
@@ -828,7 +830,7 @@ impl Connection {
     }
 
     /// The out-of-line state, allocated on first need.
-    fn ext_mut(&mut self) -> &mut super::Extensions {
+    pub(super) fn ext_mut(&mut self) -> &mut super::Extensions {
         self.ext.get_or_insert_with(Default::default)
     }
 

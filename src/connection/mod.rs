@@ -436,6 +436,8 @@ struct Extensions {
     /// already queued (a ping flood keeps only this one more).
     pending_pong: Option<Box<Bytes>>,
     closing: Option<Box<Closing>>,
+    /// Short frames queued after everything in the queue, back to back.
+    small: output::SmallFrames,
 }
 
 impl Extensions {
@@ -445,7 +447,11 @@ impl Extensions {
         let deflate = self.deflate.is_some();
         #[cfg(not(feature = "deflate"))]
         let deflate = false;
-        self.mask.is_none() && !deflate && self.pending_pong.is_none() && self.closing.is_none()
+        self.mask.is_none()
+            && !deflate
+            && self.pending_pong.is_none()
+            && self.closing.is_none()
+            && self.small.bytes.capacity() == 0
     }
 }
 

@@ -31,6 +31,13 @@ pub(crate) struct OutFrame {
 }
 
 impl OutFrame {
+    const EMPTY: OutFrame = OutFrame {
+        head: [0; INLINE],
+        head_len: 0,
+        inline_len: 0,
+        payload: Bytes::new(),
+    };
+
     pub(super) fn len(&self) -> usize {
         self.front_len() + self.payload.len()
     }
@@ -69,6 +76,60 @@ pub(crate) enum Queued {
     /// The transport ended after a pending close or error: applied in order.
     Eof,
 }
+
+/// Short frames (at most `INLINE` bytes each: header and payload) that come
+/// after everything in the queue, encoded back to back. A send-then-poll
+/// loop of short messages then writes a few bytes here and copies them out,
+/// where a queue entry of its own is an 80-byte move in and one out. When
+/// anything else is queued behind them, they move into the queue first.
+#[derive(Debug, Default)]
+pub(super) struct SmallFrames {
+    pub(super) bytes: alloc::vec::Vec<u8>,
+    /// How many bytes at the front were handed out already.
+    read: usize,
+    /// How many frames are waiting.
+    frames: u32,
+}
+
+impl SmallFrames {
+    /// The length of the frame at the front (its header tells).
+    fn front_len(&self) -> usize {
+        let b1 = self.bytes[self.read + 1];
+        2 + if b1 & 0x80 != 0 { 4 } else { 0 } + usize::from(b1 & 0x7F)
+    }
+
+    /// Takes the frame at the front.
+    fn take(&mut self) -> OutFrame {
+        let mut frame = OutFrame::EMPTY;
+        let len = self.front_len();
+        let b1 = self.bytes[self.read + 1];
+        let head_len = len - usize::from(b1 & 0x7F);
+        frame.head[..len].copy_from_slice(&self.bytes[self.read..self.read + len]);
+        frame.head_len = u8::try_from(head_len).unwrap_or(0);
+        frame.inline_len = u8::try_from(len - head_len).unwrap_or(0);
+        self.consume(1, len);
+        frame
+    }
+
+    /// Marks `frames` frames of `len` bytes handed out; once all are, the
+    /// buffer starts over.
+    fn consume(&mut self, frames: u32, len: usize) {
+        self.read += len;
+        self.frames -= frames;
+        if self.frames == 0 {
+            self.bytes.clear();
+            self.read = 0;
+        }
+    }
+}
+
+/// Largest payload sent as a short frame: with a 2-byte header and a
+/// masking key the frame still fits `INLINE`.
+const SMALL_PAYLOAD: usize = INLINE - 6;
+
+/// Most storage the short-frame buffer keeps once it is empty (a
+/// connection with out-of-line state only).
+const SPARE_SMALL_MAX: usize = 512;
 
 /// A payload to frame: shared bytes (sent as they are by a server) or a
 /// borrowed slice (copied; by a client, masked while copying).
@@ -385,14 +446,94 @@ impl Connection {
     }
 
     fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) {
+        // A short frame a client masks, or whose payload is copied anyway.
+        if body.len() <= SMALL_PAYLOAD
+            && (self.role == super::Role::Client || matches!(body, Body::Borrowed(_)))
+        {
+            self.queue_small(opcode, fin, rsv, body.as_slice());
+            return;
+        }
         let frame = self.encode_rsv(opcode, fin, rsv, body);
         self.tx_bytes += frame.len();
         self.enqueue(Queued::Frame(frame));
     }
 
-    /// Appends to the queue.
+    /// Appends to the queue (behind any short frames waiting).
     pub(super) fn enqueue(&mut self, item: Queued) {
+        if self.has_small_frames() {
+            self.small_frames_to_queue();
+        }
         self.queue.push_back(item);
+    }
+
+    /// Short frames are waiting after the queue.
+    #[inline]
+    pub(super) fn has_small_frames(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.small.frames > 0)
+    }
+
+    /// Encodes a short frame after everything queued.
+    fn queue_small(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
+        let mask = self.next_mask();
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut frame = [0u8; INLINE];
+        let n = match <&mut [u8; MAX_HEADER_LEN]>::try_from(&mut frame[..MAX_HEADER_LEN]) {
+            Ok(at) => header.encode(at),
+            Err(_) => 0, // INLINE >= MAX_HEADER_LEN
+        };
+        // n + payload.len() <= INLINE
+        let len = n + payload.len();
+        let body = &mut frame[n..len];
+        body.copy_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(body, key, 0);
+        }
+        let small = &mut self.ext_mut().small;
+        small.bytes.extend_from_slice(&frame[..len]);
+        small.frames += 1;
+        self.tx_bytes += len;
+    }
+
+    /// Moves the waiting short frames into the queue, in order, as
+    /// something else is queued behind them.
+    #[cold]
+    fn small_frames_to_queue(&mut self) {
+        while let Some(frame) = self
+            .ext
+            .as_mut()
+            .and_then(|e| (e.small.frames > 0).then(|| e.small.take()))
+        {
+            self.queue.push_back(Queued::Frame(frame));
+        }
+    }
+
+    /// Takes the short frame at the front (there is one).
+    fn take_small(&mut self) -> OutFrame {
+        let frame = match self.ext.as_mut() {
+            Some(ext) => ext.small.take(),
+            None => OutFrame::EMPTY,
+        };
+        self.tx_bytes -= frame.len();
+        self.release_small();
+        frame
+    }
+
+    /// Once no short frame waits, the buffer follows the queue's rule.
+    fn release_small(&mut self) {
+        let keeps_state = self.keeps_state();
+        if let Some(ext) = self.ext.as_mut()
+            && ext.small.frames == 0
+            && ext.small.bytes.capacity() > if keeps_state { SPARE_SMALL_MAX } else { 0 }
+        {
+            ext.small = SmallFrames::default();
+            self.trim_ext();
+        }
     }
 
     /// The queue is empty: give its storage back, so an idle connection holds
@@ -400,16 +541,21 @@ impl Connection {
     /// mask generator, a deflate context) keeps small storage instead, so a
     /// send-then-poll loop does not allocate per message.
     fn release_queue(&mut self) {
-        let keeps_state = self.ext.as_ref().is_some_and(|e| {
+        if !self.keeps_state() || self.queue.capacity() > SPARE_QUEUE_MAX {
+            self.queue = VecDeque::new();
+        }
+    }
+
+    /// The connection keeps state out of line anyway (a client's mask
+    /// generator, a deflate context).
+    fn keeps_state(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| {
             #[cfg(feature = "deflate")]
             let deflate = e.deflate.is_some();
             #[cfg(not(feature = "deflate"))]
             let deflate = false;
             e.mask.is_some() || deflate
-        });
-        if !keeps_state || self.queue.capacity() > SPARE_QUEUE_MAX {
-            self.queue = VecDeque::new();
-        }
+        })
     }
 
     /// Encodes a frame; a client masks the payload (in place when it owns it).
@@ -417,12 +563,16 @@ impl Connection {
         self.encode_rsv(opcode, fin, 0, Body::Shared(payload))
     }
 
-    fn encode_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) -> OutFrame {
-        let mask = self
-            .ext
+    /// The masking key for the next frame: a client's, or none.
+    fn next_mask(&mut self) -> Option<[u8; 4]> {
+        self.ext
             .as_mut()
             .and_then(|e| e.mask.as_mut())
-            .map(|keys| keys.next_key());
+            .map(|keys| keys.next_key())
+    }
+
+    fn encode_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) -> OutFrame {
+        let mask = self.next_mask();
         let len = body.len();
         let header = FrameHeader {
             fin,
@@ -541,6 +691,10 @@ impl Connection {
             };
             return Output::Event(event);
         }
+        if self.has_small_frames() {
+            let frame = self.take_small();
+            return self.transmit(frame);
+        }
         if let Some(frame) = self.owed_pong() {
             return self.transmit(frame);
         }
@@ -601,9 +755,32 @@ impl Connection {
                 }
                 continue;
             }
-            // A ping, or a pong (queued or owed): a control frame.
+            // The short frames after the queue: all of them when they fit.
+            if !self.keepalive_pending
+                && self.rx_ready.is_empty()
+                && self.queue.is_empty()
+                && let Some(ext) = self.ext.as_mut()
+                && ext.small.frames > 0
+            {
+                let small = &mut ext.small;
+                let len = small.bytes.len() - small.read;
+                if len <= room {
+                    out.extend_from_slice(&small.bytes[small.read..]);
+                    self.stats.frames_out += u64::from(small.frames);
+                    self.stats.bytes_out += len as u64;
+                    small.consume(small.frames, len);
+                    self.tx_bytes -= len;
+                    self.release_small();
+                    continue;
+                }
+            }
+            // One frame: a ping, a pong (queued or owed), or a short frame.
             let fits = match self.queue.front() {
                 Some(Queued::PongFrame(frame)) if !self.keepalive_pending => frame.len() <= room,
+                None if !self.keepalive_pending && self.has_small_frames() => self
+                    .ext
+                    .as_ref()
+                    .is_some_and(|e| e.small.front_len() <= room),
                 _ => room >= MAX_CONTROL_FRAME,
             };
             if !fits {
@@ -642,6 +819,7 @@ impl Connection {
                 _ => return None, // the front was checked above
             },
             Some(_) => return None,
+            None if self.has_small_frames() => return Some(self.take_small()),
             None => return self.owed_pong(),
         };
         if self.queue.is_empty() {
