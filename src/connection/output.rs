@@ -771,7 +771,11 @@ impl Connection {
                     small.consume(small.frames, len);
                     self.tx_bytes -= len;
                     self.release_small();
-                    continue;
+                    // Only an owed pong can be the next frame now.
+                    if self.ext.as_ref().is_some_and(|e| e.pending_pong.is_some()) {
+                        continue;
+                    }
+                    break;
                 }
             }
             // One frame: a ping, a pong (queued or owed), or a short frame.

@@ -65,8 +65,10 @@ pub fn apply_mask_naive(data: &mut [u8], key: [u8; 4], offset: usize) {
 ///
 /// RFC 6455 §5.3 asks for keys an attacker cannot predict. The core has no RNG,
 /// so the caller passes a seed from its own entropy source, and keys are the
-/// output of the ChaCha12 stream cipher keyed with that seed: unpredictable
+/// output of the ChaCha8 stream cipher keyed with that seed: unpredictable
 /// without the seed, and byte-for-byte reproducible in tests with a fixed seed.
+/// Eight rounds are what Go's runtime generator uses as a CSPRNG; no attack
+/// comes near them, and each key costs a third less than with twelve.
 #[derive(Clone)]
 pub struct MaskGen {
     key: [u32; 8],
@@ -100,7 +102,7 @@ impl MaskGen {
     /// The next masking key.
     pub fn next_key(&mut self) -> [u8; 4] {
         if self.next >= 16 {
-            self.block = chacha_block(&self.key, self.counter, [0, 0], 12);
+            self.block = chacha_block(&self.key, self.counter, [0, 0], 8);
             self.counter = self.counter.wrapping_add(1);
             self.next = 0;
         }
