@@ -130,6 +130,17 @@ fn idle_server_connection_holds_no_heap() {
     s.ping(Bytes::from_static(b"p")).unwrap();
     drop(drain(&mut s));
     assert_eq!(live(), before);
+
+    // Nor do short copied frames, also when something is queued behind
+    // them (here the pong and the event for a ping).
+    s.send_binary_copy(b"short").unwrap();
+    s.send_text_copy("also short").unwrap();
+    drop(feed_and_drop_buffer(
+        &mut s,
+        &masked_frame(true, PING, b"p", KEY),
+    ));
+    drop(drain(&mut s));
+    assert_eq!(live(), before);
     drop(s);
     assert_eq!(live(), before);
 }

@@ -88,7 +88,7 @@ pub(super) struct SmallFrames {
     /// How many bytes at the front were handed out already.
     read: usize,
     /// How many frames are waiting.
-    frames: u32,
+    frames: usize,
 }
 
 impl SmallFrames {
@@ -113,7 +113,7 @@ impl SmallFrames {
 
     /// Marks `frames` frames of `len` bytes handed out; once all are, the
     /// buffer starts over.
-    fn consume(&mut self, frames: u32, len: usize) {
+    fn consume(&mut self, frames: usize, len: usize) {
         self.read += len;
         self.frames -= frames;
         if self.frames == 0 {
@@ -511,6 +511,7 @@ impl Connection {
         {
             self.queue.push_back(Queued::Frame(frame));
         }
+        self.release_small();
     }
 
     /// Takes the short frame at the front (there is one).
@@ -766,7 +767,7 @@ impl Connection {
                 let len = small.bytes.len() - small.read;
                 if len <= room {
                     out.extend_from_slice(&small.bytes[small.read..]);
-                    self.stats.frames_out += u64::from(small.frames);
+                    self.stats.frames_out += small.frames as u64;
                     self.stats.bytes_out += len as u64;
                     small.consume(small.frames, len);
                     self.tx_bytes -= len;
