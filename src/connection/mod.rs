@@ -426,7 +426,7 @@ enum Assembly {
 
 /// Per-connection state only some connections need, kept out of line and
 /// allocated on first need: a client's mask generator, a deflate context,
-/// a ping flood's owed pong, the close handshake.
+/// a ping flood's owed pong, the close handshake, short frames waiting.
 #[derive(Debug, Default)]
 struct Extensions {
     mask: Option<MaskGen>,
