@@ -1,0 +1,57 @@
+//! Short text messages (up to 30 bytes) are validated in a padded, aligned
+//! copy: for any bytes, in both roles, the outcome is exactly what
+//! `core::str::from_utf8` says of the payload (the message, or close 1007).
+
+mod common;
+
+use common::{Origin, Out, feed, frame};
+use proptest::prelude::*;
+use wsmachine::{Config, Connection, Event, Instant, Message};
+
+/// Bytes that make UTF-8 hard: ASCII, continuation bytes, every kind of
+/// lead byte (valid and not), and the edges of the surrogate range.
+fn tricky_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        3 => 0x20u8..0x7F,
+        1 => prop::sample::select(vec![
+            0x00u8, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0,
+            0xE1, 0xEC, 0xED, 0xEE, 0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xF8, 0xFF,
+        ]),
+    ]
+}
+
+fn payload() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(tricky_byte(), 0..=30),
+        // Valid text, cut anywhere up to 30 bytes.
+        (".{0,12}", 0usize..=30).prop_map(|(s, cut)| {
+            let b = s.into_bytes();
+            b[..cut.min(b.len()).min(30)].to_vec()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn short_text_outcome_is_from_utf8s(client in any::<bool>(), payload in payload()) {
+        let (mut conn, from) = if client {
+            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
+        } else {
+            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
+        };
+        let outs = feed(&mut conn, Instant::ZERO, &frame(from, true, 0x1, &payload));
+        match core::str::from_utf8(&payload) {
+            Ok(text) => prop_assert_eq!(outs, vec![Out::Event(Event::Message(Message::text(text)))]),
+            // Our close frame says 1007 (checked by the helper).
+            Err(_) => {
+                common::assert_protocol_failure(
+                    &outs,
+                    from.other(),
+                    &wsmachine::ProtocolError::InvalidUtf8,
+                );
+            }
+        }
+    }
+}
