@@ -926,7 +926,7 @@ struct ShortBuf([u8; 32]);
 /// A short text (at most 30 bytes), unmasked into an aligned, zero-padded
 /// buffer and validated there: the padding is ASCII, and a sequence cut at
 /// the end of the payload meets a zero and fails, so the padded buffer is
-/// valid exactly when the payload is. About a fifth of the instructions of
+/// valid exactly when the payload is. About half the instructions of
 /// validating the payload where it lies (byte by byte when unaligned).
 #[inline(always)]
 fn short_text(payload: &[u8], mask: Option<[u8; 4]>) -> Option<Utf8Bytes> {

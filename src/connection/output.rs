@@ -42,6 +42,12 @@ impl OutFrame {
         self.front_len() + self.payload.len()
     }
 
+    /// Appends the whole frame to `out`.
+    fn write_to(&self, out: &mut alloc::vec::Vec<u8>) {
+        out.extend_from_slice(&self.head[..self.front_len()]);
+        out.extend_from_slice(&self.payload);
+    }
+
     /// Header plus inline payload.
     fn front_len(&self) -> usize {
         usize::from(self.head_len) + usize::from(self.inline_len)
@@ -102,11 +108,11 @@ impl SmallFrames {
     fn take(&mut self) -> OutFrame {
         let mut frame = OutFrame::EMPTY;
         let len = self.front_len();
-        let b1 = self.bytes[self.read + 1];
-        let head_len = len - usize::from(b1 & 0x7F);
+        let payload_len = usize::from(self.bytes[self.read + 1] & 0x7F);
         frame.head[..len].copy_from_slice(&self.bytes[self.read..self.read + len]);
-        frame.head_len = u8::try_from(head_len).unwrap_or(0);
-        frame.inline_len = u8::try_from(len - head_len).unwrap_or(0);
+        // len <= INLINE
+        frame.head_len = u8::try_from(len - payload_len).unwrap_or(0);
+        frame.inline_len = u8::try_from(payload_len).unwrap_or(0);
         self.consume(1, len);
         frame
     }
@@ -736,17 +742,16 @@ impl Connection {
         let start = out.len();
         loop {
             let room = max.saturating_sub(out.len() - start);
+            // Nothing goes before the queue: no keepalive ping is due and
+            // no split-off message waits.
+            let queue_next = !self.keepalive_pending && self.rx_ready.is_empty();
             // The common case, written straight from the queue's slot.
-            if !self.keepalive_pending
-                && self.rx_ready.is_empty()
-                && let Some(Queued::Frame(frame)) = self.queue.front()
-            {
+            if queue_next && let Some(Queued::Frame(frame)) = self.queue.front() {
                 let len = frame.len();
                 if len > room {
                     break;
                 }
-                out.extend_from_slice(&frame.head[..frame.front_len()]);
-                out.extend_from_slice(&frame.payload);
+                frame.write_to(out);
                 self.stats.frames_out += 1;
                 self.stats.bytes_out += len as u64;
                 self.tx_bytes -= len;
@@ -757,8 +762,7 @@ impl Connection {
                 continue;
             }
             // The short frames after the queue: all of them when they fit.
-            if !self.keepalive_pending
-                && self.rx_ready.is_empty()
+            if queue_next
                 && self.queue.is_empty()
                 && let Some(ext) = self.ext.as_mut()
                 && ext.small.frames > 0
@@ -781,8 +785,8 @@ impl Connection {
             }
             // One frame: a ping, a pong (queued or owed), or a short frame.
             let fits = match self.queue.front() {
-                Some(Queued::PongFrame(frame)) if !self.keepalive_pending => frame.len() <= room,
-                None if !self.keepalive_pending && self.has_small_frames() => self
+                Some(Queued::PongFrame(frame)) if queue_next => frame.len() <= room,
+                None if queue_next && self.has_small_frames() => self
                     .ext
                     .as_ref()
                     .is_some_and(|e| e.small.front_len() <= room),
@@ -796,8 +800,7 @@ impl Connection {
             };
             self.stats.frames_out += 1;
             self.stats.bytes_out += frame.len() as u64;
-            out.extend_from_slice(&frame.head[..frame.front_len()]);
-            out.extend_from_slice(&frame.payload);
+            frame.write_to(out);
         }
         out.len() - start
     }
@@ -856,6 +859,7 @@ impl Connection {
         Some(self.owed_pong_frame(*payload))
     }
 
+    /// Encodes the owed pong (the rare path, kept out of `poll_output`).
     #[cold]
     #[inline(never)]
     fn owed_pong_frame(&mut self, payload: Bytes) -> OutFrame {
