@@ -30,5 +30,5 @@ pub use connection::{
 };
 pub use error::{ProtocolError, SendError};
 pub use handshake::HandshakeError;
-pub use message::{DataKind, Message, Utf8Bytes};
+pub use message::{DataKind, Message, MessageRef, Utf8Bytes};
 pub use utf8::{InvalidUtf8, Utf8Validator};

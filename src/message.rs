@@ -7,7 +7,7 @@ use bytes::Bytes;
 use bytestring::ByteString;
 use faststr::FastStr;
 
-use crate::utf8::InvalidUtf8;
+use crate::utf8::{InvalidUtf8, SIMD_THRESHOLD};
 
 /// Immutable, cheaply clonable bytes that are valid UTF-8.
 ///
@@ -26,9 +26,6 @@ enum Inner {
     Short(ByteString),
     Long(FastStr),
 }
-
-/// Below this many bytes the scalar validator wins.
-const SIMD_THRESHOLD: usize = 64;
 
 impl Default for Utf8Bytes {
     fn default() -> Self {
@@ -239,6 +236,72 @@ impl Message {
     /// A binary message from anything byte-like.
     pub fn binary(b: impl Into<Bytes>) -> Self {
         Message::Binary(b.into())
+    }
+}
+
+/// A complete data message, borrowed from the connection for the length of
+/// a call: what [`Connection::poll_messages`](crate::Connection::poll_messages)
+/// hands out, with no allocation and no shared count per message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum MessageRef<'a> {
+    /// A text message: always valid UTF-8.
+    Text(&'a str),
+    /// A binary message.
+    Binary(&'a [u8]),
+}
+
+impl<'a> MessageRef<'a> {
+    /// The kind of message.
+    pub fn kind(&self) -> DataKind {
+        match self {
+            MessageRef::Text(_) => DataKind::Text,
+            MessageRef::Binary(_) => DataKind::Binary,
+        }
+    }
+
+    /// The payload bytes (for text, the UTF-8 encoding).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match *self {
+            MessageRef::Text(t) => t.as_bytes(),
+            MessageRef::Binary(b) => b,
+        }
+    }
+
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An owned copy.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            MessageRef::Text(t) => Message::Text(Utf8Bytes::from(t)),
+            MessageRef::Binary(b) => Message::Binary(Bytes::copy_from_slice(b)),
+        }
+    }
+}
+
+impl<'a> From<&'a Message> for MessageRef<'a> {
+    fn from(message: &'a Message) -> Self {
+        match message {
+            Message::Text(t) => MessageRef::Text(t.as_str()),
+            Message::Binary(b) => MessageRef::Binary(b),
+        }
+    }
+}
+
+impl fmt::Debug for MessageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Payloads can be large and private: print the length only.
+        match self {
+            MessageRef::Text(t) => write!(f, "Text(len={})", t.len()),
+            MessageRef::Binary(b) => write!(f, "Binary(len={})", b.len()),
+        }
     }
 }
 

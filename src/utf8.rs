@@ -11,6 +11,19 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvalidUtf8;
 
+/// Below this many bytes the scalar validator (`core::str::from_utf8`)
+/// beats the SIMD one.
+pub(crate) const SIMD_THRESHOLD: usize = 64;
+
+/// `bytes` as text, if valid, by the faster validator for their length.
+pub(crate) fn validate(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() < SIMD_THRESHOLD {
+        core::str::from_utf8(bytes).ok()
+    } else {
+        simdutf8::basic::from_utf8(bytes).ok()
+    }
+}
+
 /// Validates UTF-8 fed in arbitrary pieces.
 ///
 /// ```

@@ -279,7 +279,8 @@ pub struct Observer {
     keep_events: bool,
     step: usize,
     /// Outputs polled so far: every third poll first takes frames with
-    /// `poll_transmits_into`, with a varying room.
+    /// `poll_transmits_into`, with a varying room, and the poll after it
+    /// first takes messages with `poll_messages`, with a varying `max`.
     polls: usize,
     /// The chunked message being delivered: kind and (text) bytes so far.
     chunked: Option<(wsmachine::DataKind, Vec<u8>)>,
@@ -320,6 +321,23 @@ impl Observer {
                     assert!(!self.shutdown, "frames after Shutdown");
                     self.wire.transmit_many(&buf);
                 }
+            }
+            if self.polls % 3 == 1 {
+                let max = [0, 1, 2, usize::MAX][self.polls % 4];
+                let mut lent = 0;
+                let n = conn.poll_messages(max, |m| {
+                    lent += 1;
+                    assert!(self.closed.is_none(), "message after Closed");
+                    assert!(!self.shutdown, "message after Shutdown");
+                    let e = Event::Message(m.to_message());
+                    self.check_event(&e);
+                    on_event(&e);
+                    if self.keep_events {
+                        self.events.push(e);
+                    }
+                });
+                assert_eq!(n, lent);
+                assert!(n <= max, "poll_messages passed its max");
             }
             let output = conn.poll_output();
             if self.closed.is_some() {

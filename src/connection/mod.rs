@@ -8,6 +8,9 @@
 //!   [`ping`](Connection::ping), [`close`](Connection::close);
 //! - outputs (`poll_*`): [`poll_output`](Connection::poll_output) until it
 //!   returns [`Output::Wait`], and [`poll_timeout`](Connection::poll_timeout);
+//!   in bulk, [`poll_transmits_into`](Connection::poll_transmits_into) (frames
+//!   into a write buffer) and [`poll_messages`](Connection::poll_messages)
+//!   (messages lent where they lie);
 //! - getters (`&self`).
 
 mod input;
@@ -501,8 +504,8 @@ pub struct Connection {
     /// The data message being received, when it spans reads or frames.
     rx_msg: Option<Box<RxMessage>>,
     /// Whole short-path data frames split off the caller's buffer by
-    /// `handle_read`, still masked: decoded one per `poll_output` (see
-    /// `defer_whole_messages`).
+    /// `handle_read`, still masked: decoded one per `poll_output`, or lent
+    /// by `poll_messages` (see `defer_whole_messages`).
     rx_ready: bytes::BytesMut,
     /// Frames to send and events to report, in the order they arose.
     queue: VecDeque<Queued>,

@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseInfo, Connection, Event, Initiator, Output, State};
 use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask, mask_into};
-use crate::message::{DataKind, Message, Utf8Bytes};
+use crate::message::{DataKind, Message, MessageRef, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
 
 /// RSV1 (RFC 6455 §5.2), the "per-message compressed" bit of RFC 7692.
@@ -803,6 +803,64 @@ impl Connection {
             frame.write_to(out);
         }
         out.len() - start
+    }
+
+    /// Hands the messages that `poll_output` would return next as
+    /// [`Event::Message`] to `f`, borrowed, in order, at most `max` of them;
+    /// returns how many. It stops at the first output that is not a whole
+    /// message (a frame to send, another event, [`Output::Wait`]), so the
+    /// order of everything is the same as with `poll_output` alone; call
+    /// `poll_output` next.
+    ///
+    /// For consumers that read each message where it lies: a message split
+    /// off by [`handle_read`](Connection::handle_read) is unmasked in place
+    /// and validated, with no [`Message`] built, no allocation and no shared
+    /// count per message (a queued `Message` is lent and then dropped). A
+    /// text that is not UTF-8 is left for `poll_output`, which fails the
+    /// connection with 1007 as usual.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use wsmachine::{Config, Connection, Instant, MessageRef, Output};
+    ///
+    /// let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    /// // Two masked text frames ("hi", "yo") with an all-zero key.
+    /// let mut buf = BytesMut::from(&b"\x81\x82\0\0\0\0hi\x81\x82\0\0\0\0yo"[..]);
+    /// conn.handle_read(Instant::ZERO, &mut buf);
+    /// let mut got = Vec::new();
+    /// let n = conn.poll_messages(usize::MAX, |m| {
+    ///     if let MessageRef::Text(t) = m {
+    ///         got.push(t.to_owned());
+    ///     }
+    /// });
+    /// assert_eq!((n, got), (2, vec!["hi".to_owned(), "yo".to_owned()]));
+    /// assert!(matches!(conn.poll_output(), Output::Wait { .. }));
+    /// ```
+    pub fn poll_messages(&mut self, max: usize, mut f: impl FnMut(MessageRef<'_>)) -> usize {
+        let mut count = 0;
+        // A due keepalive ping comes first.
+        while count < max && !self.keepalive_pending {
+            if !self.rx_ready.is_empty() {
+                count += self.ready_messages(max - count, &mut f);
+                if !self.rx_ready.is_empty() {
+                    // `max` reached, or a text that is not UTF-8 is next.
+                    break;
+                }
+                continue;
+            }
+            if !matches!(self.queue.front(), Some(Queued::Message(_))) {
+                break;
+            }
+            let Some(Queued::Message(message)) = self.queue.pop_front() else {
+                break; // the front was checked above
+            };
+            if self.queue.is_empty() {
+                self.release_queue();
+            }
+            f(MessageRef::from(&message));
+            count += 1;
+        }
+        count
     }
 
     /// Takes the frame to send next, if the next output is a frame: a

@@ -1,15 +1,16 @@
-//! `Connection::poll_transmits_into` is `poll_output` with the frames
-//! written into a buffer: for any script of sends, reads, ticks and closes,
-//! the bytes on the wire, everything else that is output, its order
-//! relative to the frames, and the counters are the same, whatever room
-//! (`max`) each call is given.
+//! The batch polls are `poll_output` in bulk. `poll_transmits_into` writes
+//! the frames into a buffer and `poll_messages` lends the messages: for any
+//! script of sends, reads, ticks and closes, the bytes on the wire, the
+//! messages, everything else that is output, its order, and the counters
+//! are the same as with `poll_output` alone, whatever `max` each call is
+//! given.
 
 mod common;
 
 use bytes::BytesMut;
 use common::{Origin, Out, close_frame, frame, poll};
 use proptest::prelude::*;
-use wsmachine::{CloseCode, Config, Connection, DataKind, Duration, Instant};
+use wsmachine::{CloseCode, Config, Connection, DataKind, Duration, Event, Instant};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -17,8 +18,9 @@ enum Op {
     Send { text: bool, copy: bool, len: usize },
     /// A message in fragments.
     Fragments { text: bool, parts: Vec<usize> },
-    /// Frames from the peer, in one read: (opcode, payload length).
-    Read(Vec<(u8, usize)>),
+    /// Frames from the peer, in one read: (opcode, FIN, payload length,
+    /// payload pattern).
+    Read(Vec<(u8, bool, usize, Pattern)>),
     /// The peer's close frame.
     PeerClose(u16),
     /// Our close.
@@ -36,7 +38,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<bool>(), prop::collection::vec(0usize..40, 1..4))
             .prop_map(|(text, parts)| Op::Fragments { text, parts }),
         3 => prop::collection::vec(
-            (prop::sample::select(vec![0x1u8, 0x2, 0x9, 0xA]), 0usize..130),
+            (
+                prop::sample::select(vec![0x0u8, 0x1, 0x2, 0x9, 0xA]),
+                prop::bool::weighted(0.85),
+                prop_oneof![3 => 0usize..40, 1 => 0usize..300],
+                pattern(),
+            ),
             1..6,
         )
         .prop_map(Op::Read),
@@ -47,24 +54,76 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Drains with `poll_output` alone, or with `poll_transmits_into` before
-/// each `poll_output`; adjacent transmits are merged, so the two compare.
-fn drain(conn: &mut Connection, into: Option<usize>, outs: &mut Vec<Out>) {
-    for _ in 0..100_000 {
-        let out = if let Some(max) = into {
-            let mut bytes = vec![7; 3]; // it appends to what is there
-            let n = conn.poll_transmits_into(&mut bytes, max);
-            assert_eq!(bytes.drain(..3).collect::<Vec<_>>(), [7; 3]);
-            assert_eq!(n, bytes.len());
-            assert!(n <= max);
-            if !bytes.is_empty() {
-                push(outs, Out::Transmit(bytes));
+/// What a peer's payload is made of.
+#[derive(Debug, Clone, Copy)]
+enum Pattern {
+    Ascii,
+    /// Two-byte characters, cut at the end when the length is odd.
+    TwoByte,
+    /// ASCII with one byte that is never UTF-8.
+    Invalid,
+}
+
+fn pattern() -> impl Strategy<Value = Pattern> {
+    prop_oneof![
+        4 => Just(Pattern::Ascii),
+        2 => Just(Pattern::TwoByte),
+        1 => Just(Pattern::Invalid),
+    ]
+}
+
+fn payload(pattern: Pattern, len: usize) -> Vec<u8> {
+    match pattern {
+        Pattern::Ascii => vec![b'z'; len],
+        Pattern::TwoByte => "é".bytes().cycle().take(len).collect(),
+        Pattern::Invalid => {
+            let mut p = vec![b'z'; len];
+            if let Some(b) = p.get_mut(len / 2) {
+                *b = 0xFF;
             }
-            poll(conn)
-        } else {
-            poll(conn)
-        };
-        match out {
+            p
+        }
+    }
+}
+
+/// How a script's outputs are drained.
+#[derive(Debug, Clone, Copy)]
+enum Drain {
+    /// `poll_output` alone.
+    Plain,
+    /// `poll_transmits_into` with this room before each `poll_output`.
+    Into(usize),
+    /// `poll_messages` with this `max` before each `poll_output`.
+    Messages(usize),
+}
+
+/// Drains `conn` until `Wait`; adjacent transmits are merged, so the modes
+/// compare.
+fn drain(conn: &mut Connection, mode: Drain, outs: &mut Vec<Out>) {
+    for _ in 0..100_000 {
+        match mode {
+            Drain::Plain => {}
+            Drain::Into(max) => {
+                let mut bytes = vec![7; 3]; // it appends to what is there
+                let n = conn.poll_transmits_into(&mut bytes, max);
+                assert_eq!(bytes.drain(..3).collect::<Vec<_>>(), [7; 3]);
+                assert_eq!(n, bytes.len());
+                assert!(n <= max);
+                if !bytes.is_empty() {
+                    push(outs, Out::Transmit(bytes));
+                }
+            }
+            Drain::Messages(max) => {
+                let mut lent = 0;
+                let n = conn.poll_messages(max, |m| {
+                    lent += 1;
+                    outs.push(Out::Event(Event::Message(m.to_message())));
+                });
+                assert_eq!(n, lent);
+                assert!(n <= max);
+            }
+        }
+        match poll(conn) {
             Out::Wait(_) => return,
             other => push(outs, other),
         }
@@ -80,7 +139,7 @@ fn push(outs: &mut Vec<Out>, out: Out) {
     outs.push(out);
 }
 
-fn run(client: bool, ops: &[Op], into: Option<usize>) -> (Vec<Out>, wsmachine::Stats) {
+fn run(client: bool, ops: &[Op], mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
     let config = Config::default()
         .ping_interval(Some(Duration::from_secs(10)))
         .pong_timeout(Duration::from_secs(5))
@@ -120,9 +179,13 @@ fn run(client: bool, ops: &[Op], into: Option<usize>) -> (Vec<Out>, wsmachine::S
                 }
             }
             Op::Read(frames) => {
-                for &(opcode, len) in frames {
-                    let len = if opcode >= 0x8 { len.min(125) } else { len };
-                    buf.extend_from_slice(&frame(peer, true, opcode, &vec![b'z'; len]));
+                for &(opcode, fin, len, pattern) in frames {
+                    let (fin, len) = if opcode >= 0x8 {
+                        (true, len.min(125))
+                    } else {
+                        (fin, len)
+                    };
+                    buf.extend_from_slice(&frame(peer, fin, opcode, &payload(pattern, len)));
                 }
                 conn.handle_read(now, &mut buf);
             }
@@ -139,7 +202,7 @@ fn run(client: bool, ops: &[Op], into: Option<usize>) -> (Vec<Out>, wsmachine::S
             }
             Op::Eof => conn.handle_eof(now),
         }
-        drain(&mut conn, into, &mut outs);
+        drain(&mut conn, mode, &mut outs);
     }
     (outs, conn.stats())
 }
@@ -153,10 +216,22 @@ proptest! {
         ops in prop::collection::vec(op(), 1..24),
         max in prop_oneof![0usize..400, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, None);
-        let (into, into_stats) = run(client, &ops, Some(max));
+        let (plain, plain_stats) = run(client, &ops, Drain::Plain);
+        let (into, into_stats) = run(client, &ops, Drain::Into(max));
         prop_assert_eq!(plain, into);
         prop_assert_eq!(plain_stats, into_stats);
+    }
+
+    #[test]
+    fn poll_messages_equals_poll_output(
+        client in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..24),
+        max in prop_oneof![0usize..4, Just(usize::MAX)],
+    ) {
+        let (plain, plain_stats) = run(client, &ops, Drain::Plain);
+        let (lent, lent_stats) = run(client, &ops, Drain::Messages(max));
+        prop_assert_eq!(plain, lent);
+        prop_assert_eq!(plain_stats, lent_stats);
     }
 }
 
@@ -214,7 +289,12 @@ fn short_frames_keep_their_place_among_other_outputs() {
         conn.handle_read(Instant::ZERO, &mut buf);
         conn.send_binary_copy(b"d").unwrap();
         let mut outs = Vec::new();
-        drain(&mut conn, into.then_some(usize::MAX), &mut outs);
+        let mode = if into {
+            Drain::Into(usize::MAX)
+        } else {
+            Drain::Plain
+        };
+        drain(&mut conn, mode, &mut outs);
         let wire_before_ping = match &outs[0] {
             Out::Transmit(bytes) => common::decode_frames(bytes, Origin::Client),
             other => panic!("{other:?}"),
@@ -254,7 +334,12 @@ fn messages_read_behind_short_frames_come_after_them() {
         let mut buf = BytesMut::from(&frame(Origin::Server, true, 0x1, b"hello")[..]);
         conn.handle_read(Instant::ZERO, &mut buf);
         let mut outs = Vec::new();
-        drain(&mut conn, into.then_some(usize::MAX), &mut outs);
+        let mode = if into {
+            Drain::Into(usize::MAX)
+        } else {
+            Drain::Plain
+        };
+        drain(&mut conn, mode, &mut outs);
         assert_eq!(outs.len(), 2, "{outs:?}");
         assert!(
             matches!(&outs[0], Out::Transmit(_)),
@@ -265,4 +350,54 @@ fn messages_read_behind_short_frames_come_after_them() {
             Out::Event(wsmachine::Event::Message(m)) if m.as_bytes() == b"hello"
         ));
     }
+}
+
+/// A text that is not UTF-8 is left for `poll_output` as it was received,
+/// so it fails the connection with 1007; the valid message before it is
+/// lent. (Here the bytes on the wire are valid UTF-8 and the text is not: a
+/// second unmasking of the text would deliver it.)
+#[test]
+fn poll_messages_leaves_invalid_text_to_poll_output() {
+    let key = [0x80; 4];
+    for len in [5, 40, 100] {
+        let mut conn = Connection::server(Config::default(), Instant::ZERO);
+        let mut wire = common::masked_frame(true, 0x1, b"fine", key);
+        wire.extend_from_slice(&common::masked_frame(true, 0x1, &vec![0xE1; len], key));
+        let mut buf = BytesMut::from(&wire[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        let mut lent = Vec::new();
+        let n = conn.poll_messages(usize::MAX, |m| lent.push(m.to_message()));
+        assert_eq!((n, lent), (1, vec![wsmachine::Message::text("fine")]));
+        assert_eq!(conn.poll_messages(usize::MAX, |_| panic!("lent")), 0);
+        let (outs, _) = common::drain_with_wait(&mut conn);
+        assert!(
+            outs.iter().any(|o| matches!(
+                o,
+                Out::Event(Event::Closed(info)) if info.sent.as_ref().map(|f| f.code) == Some(CloseCode::INVALID_PAYLOAD)
+            )),
+            "len {len}: {outs:?}"
+        );
+    }
+}
+
+/// A due keepalive ping goes before messages already queued.
+#[test]
+fn poll_messages_waits_behind_a_due_ping() {
+    let config = Config::default().ping_interval(Some(Duration::from_secs(10)));
+    let mut conn = Connection::server(config, Instant::ZERO);
+    conn.send_binary(vec![1u8; 200]).unwrap();
+    let mut buf = BytesMut::from(&frame(Origin::Client, true, 0x2, b"queued")[..]);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    // The frame sent first comes first; the message is queued behind it.
+    assert_eq!(conn.poll_messages(usize::MAX, |_| panic!("lent")), 0);
+    assert!(poll(&mut conn).is_transmit());
+    conn.handle_timeout(Instant::ZERO + Duration::from_secs(11));
+    assert_eq!(conn.poll_messages(usize::MAX, |_| panic!("lent")), 0);
+    match poll(&mut conn) {
+        Out::Transmit(bytes) => assert_eq!(bytes[0], 0x89, "a ping"),
+        other => panic!("{other:?}"),
+    }
+    let mut lent = Vec::new();
+    assert_eq!(conn.poll_messages(9, |m| lent.push(m.to_message())), 1);
+    assert_eq!(lent, [wsmachine::Message::binary(&b"queued"[..])]);
 }
