@@ -95,6 +95,12 @@ enum Drain {
     Into(usize),
     /// `poll_messages` with this `max` before each `poll_output`.
     Messages(usize),
+    /// `poll_output` alone, but each borrowed-slice send is followed by
+    /// `poll_transmits_into` with no limit: what `send_*_into` is defined as.
+    SendThenPoll,
+    /// `poll_output` alone, but the borrowed-slice sends are
+    /// `send_*_into`, appending to a write buffer.
+    SendInto,
 }
 
 /// Drains `conn` until `Wait`; adjacent transmits are merged, so the modes
@@ -102,7 +108,7 @@ enum Drain {
 fn drain(conn: &mut Connection, mode: Drain, outs: &mut Vec<Out>) {
     for _ in 0..100_000 {
         match mode {
-            Drain::Plain => {}
+            Drain::Plain | Drain::SendThenPoll | Drain::SendInto => {}
             Drain::Into(max) => {
                 let mut bytes = vec![7; 3]; // it appends to what is there
                 let n = conn.poll_transmits_into(&mut bytes, max);
@@ -139,7 +145,9 @@ fn push(outs: &mut Vec<Out>, out: Out) {
     outs.push(out);
 }
 
-fn run(client: bool, ops: &[Op], mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
+/// Runs `ops`, draining after every `every`-th op and at the end (so
+/// outputs can pile up between drains).
+fn run(client: bool, ops: &[Op], every: usize, mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
     let config = Config::default()
         .ping_interval(Some(Duration::from_secs(10)))
         .pong_timeout(Duration::from_secs(5))
@@ -157,8 +165,29 @@ fn run(client: bool, ops: &[Op], mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
     let mut now = Instant::ZERO;
     let mut outs = Vec::new();
     let mut buf = BytesMut::new();
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
         match op {
+            Op::Send { text, copy, len } if *copy && matches!(mode, Drain::SendInto) => {
+                let data = vec![b'x'; *len];
+                let mut bytes = vec![7; 2]; // it appends to what is there
+                let deadline = conn.poll_timeout();
+                let sent = if *text {
+                    conn.send_text_into(core::str::from_utf8(&data).unwrap(), &mut bytes)
+                } else {
+                    conn.send_binary_into(&data, &mut bytes)
+                };
+                assert_eq!(bytes.drain(..2).collect::<Vec<_>>(), [7; 2]);
+                assert_eq!(sent.unwrap_or(0), bytes.len());
+                // After a full drain, a send moves no deadline: a driver
+                // may drain again later. (With outputs left, taking a
+                // due keepalive ping out arms the pong deadline.)
+                if every == 1 {
+                    assert_eq!(conn.poll_timeout(), deadline);
+                }
+                if !bytes.is_empty() {
+                    push(&mut outs, Out::Transmit(bytes));
+                }
+            }
             Op::Send { text, copy, len } => {
                 let data = vec![b'x'; *len];
                 let _ = match (text, copy) {
@@ -167,6 +196,13 @@ fn run(client: bool, ops: &[Op], mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
                     (true, false) => conn.send_text(String::from_utf8(data).unwrap()),
                     (false, false) => conn.send_binary(data),
                 };
+                if *copy && matches!(mode, Drain::SendThenPoll) {
+                    let mut bytes = Vec::new();
+                    conn.poll_transmits_into(&mut bytes, usize::MAX);
+                    if !bytes.is_empty() {
+                        push(&mut outs, Out::Transmit(bytes));
+                    }
+                }
             }
             Op::Fragments { text, parts } => {
                 let kind = if *text {
@@ -202,7 +238,9 @@ fn run(client: bool, ops: &[Op], mode: Drain) -> (Vec<Out>, wsmachine::Stats) {
             }
             Op::Eof => conn.handle_eof(now),
         }
-        drain(&mut conn, mode, &mut outs);
+        if (i + 1) % every == 0 || i + 1 == ops.len() {
+            drain(&mut conn, mode, &mut outs);
+        }
     }
     (outs, conn.stats())
 }
@@ -214,10 +252,23 @@ proptest! {
     fn transmits_into_equals_poll_output(
         client in any::<bool>(),
         ops in prop::collection::vec(op(), 1..24),
+        every in 1usize..4,
         max in prop_oneof![0usize..400, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, Drain::Plain);
-        let (into, into_stats) = run(client, &ops, Drain::Into(max));
+        let (plain, plain_stats) = run(client, &ops, every, Drain::Plain);
+        let (into, into_stats) = run(client, &ops, every, Drain::Into(max));
+        prop_assert_eq!(plain, into);
+        prop_assert_eq!(plain_stats, into_stats);
+    }
+
+    #[test]
+    fn send_into_equals_send_then_poll(
+        client in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..24),
+        every in 1usize..4,
+    ) {
+        let (plain, plain_stats) = run(client, &ops, every, Drain::SendThenPoll);
+        let (into, into_stats) = run(client, &ops, every, Drain::SendInto);
         prop_assert_eq!(plain, into);
         prop_assert_eq!(plain_stats, into_stats);
     }
@@ -226,10 +277,11 @@ proptest! {
     fn poll_messages_equals_poll_output(
         client in any::<bool>(),
         ops in prop::collection::vec(op(), 1..24),
+        every in 1usize..4,
         max in prop_oneof![0usize..4, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, Drain::Plain);
-        let (lent, lent_stats) = run(client, &ops, Drain::Messages(max));
+        let (plain, plain_stats) = run(client, &ops, every, Drain::Plain);
+        let (lent, lent_stats) = run(client, &ops, every, Drain::Messages(max));
         prop_assert_eq!(plain, lent);
         prop_assert_eq!(plain_stats, lent_stats);
     }
@@ -400,4 +452,51 @@ fn poll_messages_waits_behind_a_due_ping() {
     let mut lent = Vec::new();
     assert_eq!(conn.poll_messages(9, |m| lent.push(m.to_message())), 1);
     assert_eq!(lent, [wsmachine::Message::binary(&b"queued"[..])]);
+}
+
+/// Messages split off a read come before a frame sent after the read:
+/// `send_binary_into` then queues the frame and appends nothing.
+#[test]
+fn send_into_waits_behind_messages_not_yet_polled() {
+    let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    let mut wire = frame(Origin::Client, true, 0x1, b"one");
+    wire.extend_from_slice(&frame(Origin::Client, true, 0x2, b"two"));
+    let mut buf = BytesMut::from(&wire[..]);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    let mut out = Vec::new();
+    assert_eq!(conn.send_binary_into(b"reply", &mut out).unwrap(), 0);
+    assert!(out.is_empty());
+    let (outs, _) = common::drain_with_wait(&mut conn);
+    assert!(matches!(&outs[0], Out::Event(Event::Message(m)) if m.as_bytes() == b"one"));
+    assert!(matches!(&outs[1], Out::Event(Event::Message(m)) if m.as_bytes() == b"two"));
+    assert!(matches!(&outs[2], Out::Transmit(b) if b == b"\x82\x05reply"));
+    assert_eq!(outs.len(), 3);
+    // Now nothing is due: the next frame goes straight into the buffer.
+    assert_eq!(conn.send_binary_into(b"next", &mut out).unwrap(), 6);
+    assert_eq!(out, b"\x82\x04next");
+}
+
+/// The pong owed to the last ping of a flood goes out after the queue: a
+/// frame sent while it is owed is appended before it, and it after.
+#[test]
+fn send_into_appends_an_owed_pong_after_the_frame() {
+    let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    let pings = 17; // one more than the pongs the connection queues
+    let mut wire = Vec::new();
+    for i in 0..pings {
+        wire.extend_from_slice(&frame(Origin::Client, true, 0x9, &[i]));
+    }
+    let mut buf = BytesMut::from(&wire[..]);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    // Take the queued pongs and ping events, up to the last ping event.
+    let mut seen = 0;
+    while seen < pings {
+        if let Out::Event(Event::Ping(_)) = poll(&mut conn) {
+            seen += 1;
+        }
+    }
+    let mut out = Vec::new();
+    assert_eq!(conn.send_binary_into(b"x", &mut out).unwrap(), 3 + 3);
+    assert_eq!(out, b"\x82\x01x\x8A\x01\x10");
+    assert!(matches!(poll(&mut conn), Out::Wait(_)));
 }

@@ -1,9 +1,13 @@
 //! Short text messages (up to 30 bytes) are validated in a padded, aligned
 //! copy: for any bytes, in both roles, the outcome is exactly what
-//! `core::str::from_utf8` says of the payload (the message, or close 1007).
+//! `core::str::from_utf8` says of the payload (the message, or close 1007),
+//! whether the message ends the read or more bytes follow it (the copy then
+//! reads a fixed 32-byte window past the payload), and whether it is polled
+//! or lent by `poll_messages`.
 
 mod common;
 
+use bytes::BytesMut;
 use common::{Origin, Out, feed, frame};
 use proptest::prelude::*;
 use wsmachine::{Config, Connection, Event, Instant, Message};
@@ -45,6 +49,48 @@ proptest! {
         match core::str::from_utf8(&payload) {
             Ok(text) => prop_assert_eq!(outs, vec![Out::Event(Event::Message(Message::text(text)))]),
             // Our close frame says 1007 (checked by the helper).
+            Err(_) => {
+                common::assert_protocol_failure(
+                    &outs,
+                    from.other(),
+                    &wsmachine::ProtocolError::InvalidUtf8,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn short_text_before_more_bytes_outcome_is_from_utf8s(
+        client in any::<bool>(),
+        lend in any::<bool>(),
+        payload in payload(),
+    ) {
+        let (mut conn, from) = if client {
+            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
+        } else {
+            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
+        };
+        // Bytes that are neither zero nor ASCII follow the text.
+        let after = [0xF8u8; 40];
+        let mut wire = frame(from, true, 0x1, &payload);
+        wire.extend_from_slice(&frame(from, true, 0x2, &after));
+        let mut buf = BytesMut::from(&wire[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        let mut outs = Vec::new();
+        if lend {
+            conn.poll_messages(usize::MAX, |m| {
+                outs.push(Out::Event(Event::Message(m.to_message())));
+            });
+        }
+        outs.extend(common::drain(&mut conn));
+        match core::str::from_utf8(&payload) {
+            Ok(text) => prop_assert_eq!(
+                outs,
+                vec![
+                    Out::Event(Event::Message(Message::text(text))),
+                    Out::Event(Event::Message(Message::binary(after.to_vec()))),
+                ]
+            ),
             Err(_) => {
                 common::assert_protocol_failure(
                     &outs,

@@ -106,6 +106,12 @@ enum Op {
     },
     Ping(Vec<u8>),
     Close(u16, String),
+    /// `send_text_into` / `send_binary_into`: the frames due are appended
+    /// to a write buffer.
+    SendInto {
+        text: Option<String>,
+        bytes: Vec<u8>,
+    },
 }
 
 struct Harness {
@@ -352,6 +358,21 @@ fuzz_target!(|script: Script| {
             Op::SendBinary(b) => {
                 let ok = h.conn.send_binary(b).is_ok();
                 h.after_command(ok, "send_binary");
+            }
+            Op::SendInto { text, bytes } => {
+                let mut out = vec![0xEE];
+                let sent = match &text {
+                    Some(t) => h.conn.send_text_into(t, &mut out),
+                    None => h.conn.send_binary_into(&bytes, &mut out),
+                };
+                assert_eq!(out[0], 0xEE, "send_*_into overwrote the buffer");
+                assert_eq!(sent.as_ref().map_or(0, |n| *n), out.len() - 1);
+                if out.len() > 1 {
+                    assert!(h.obs.closed.is_none(), "frames after Closed");
+                    assert!(!h.obs.shutdown, "frames after Shutdown");
+                    h.obs.wire.transmit_many(&out[1..]);
+                }
+                h.after_command(sent.is_ok(), "send_into");
             }
             Op::SendFragment { text, bytes, fin } => {
                 let kind = if text {

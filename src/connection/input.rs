@@ -11,7 +11,7 @@ use super::timers::Timer;
 use super::{
     Assembly, CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State,
 };
-use crate::frame::{FrameHeader, OpCode, apply_mask};
+use crate::frame::{FrameHeader, OpCode, apply_mask, load_short};
 use crate::message::{DataKind, Message, MessageRef, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Instant, ProtocolError};
 
@@ -917,7 +917,7 @@ impl Connection {
 
 impl Connection {
     /// Whether permessage-deflate was negotiated.
-    fn compression(&self) -> bool {
+    pub(super) fn compression(&self) -> bool {
         #[cfg(feature = "deflate")]
         {
             self.ext.as_ref().is_some_and(|e| e.deflate.is_some())
@@ -1008,11 +1008,7 @@ fn short_str<'a>(
     let buf = &mut padded.0;
     let block = match from.first_chunk::<32>() {
         Some(block) => *block,
-        None => {
-            let mut block = [0u8; 32];
-            block[..len].copy_from_slice(from.get(..len)?);
-            block
-        }
+        None => load_short(from.get(..len)?),
     };
     // Four u64 words: unmask, then clear what lies past the payload.
     for ((out, word), keep) in buf

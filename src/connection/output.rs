@@ -7,7 +7,9 @@ use core::fmt;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{CloseInfo, Connection, Event, Initiator, Output, State};
-use crate::frame::{FrameHeader, MAX_HEADER_LEN, OpCode, apply_mask, mask_into};
+use crate::frame::{
+    FrameHeader, MAX_HEADER_LEN, OpCode, SHORT_PAYLOAD, apply_mask, encode_short, mask_into,
+};
 use crate::message::{DataKind, Message, MessageRef, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Duration, Instant, SendError};
 
@@ -128,10 +130,6 @@ impl SmallFrames {
         }
     }
 }
-
-/// Largest payload sent as a short frame: with a 2-byte header and a
-/// masking key the frame still fits `INLINE`.
-const SMALL_PAYLOAD: usize = INLINE - 6;
 
 /// Most storage the short-frame buffer keeps once it is empty (a
 /// connection with out-of-line state only).
@@ -303,6 +301,104 @@ impl Connection {
         self.send_body(OpCode::Binary, Body::Borrowed(data))
     }
 
+    /// Sends a binary message copied from a borrowed slice and appends the
+    /// frames due next to `out`, a driver's write buffer; returns how many
+    /// bytes it appended. The same as
+    /// [`send_binary_copy`](Connection::send_binary_copy) followed by
+    /// [`poll_transmits_into(out, usize::MAX)`](Connection::poll_transmits_into),
+    /// outputs and counters included.
+    ///
+    /// When nothing else is due (the usual case), the frame is encoded
+    /// straight into `out`: no queue entry, no copy in between, and for a
+    /// client the masking pass is the copy. Otherwise the message is queued
+    /// behind what is due, and what can go out is appended. As with
+    /// `poll_transmits_into`, keep calling `poll_output` until
+    /// [`Output::Wait`] for events and deadlines.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, Instant};
+    ///
+    /// let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    /// let mut wbuf = Vec::new();
+    /// assert_eq!(conn.send_binary_into(b"abc", &mut wbuf).unwrap(), 5);
+    /// assert_eq!(conn.send_text_into("hi", &mut wbuf).unwrap(), 4);
+    /// assert_eq!(wbuf, b"\x82\x03abc\x81\x02hi");
+    /// ```
+    pub fn send_binary_into(
+        &mut self,
+        data: &[u8],
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        self.send_into(OpCode::Binary, data, out)
+    }
+
+    /// Sends a text message copied from a borrowed `str` and appends the
+    /// frames due next to `out`, as
+    /// [`send_binary_into`](Connection::send_binary_into) does for binary
+    /// data.
+    pub fn send_text_into(
+        &mut self,
+        text: &str,
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        self.send_into(OpCode::Text, text.as_bytes(), out)
+    }
+
+    fn send_into(
+        &mut self,
+        opcode: OpCode,
+        data: &[u8],
+        out: &mut alloc::vec::Vec<u8>,
+    ) -> Result<usize, SendError> {
+        if !self.nothing_due() || self.compression() {
+            self.send_body(opcode, Body::Borrowed(data))?;
+            return Ok(self.poll_transmits_into(out, usize::MAX));
+        }
+        // The checks of `send_body`, so the outcome is the same.
+        self.check_can_send()?;
+        if self.tx_fragment.is_some() {
+            return Err(SendError::FragmentInProgress);
+        }
+        self.check_room(data.len())?;
+        let start = out.len();
+        let mask = self.next_mask();
+        if data.len() <= SHORT_PAYLOAD {
+            encode_short(out, 0x80 | opcode.as_u8(), mask, data);
+        } else {
+            let header = FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode,
+                mask,
+                payload_len: data.len() as u64,
+            };
+            let mut head = [0u8; MAX_HEADER_LEN];
+            let n = header.encode(&mut head);
+            out.reserve(n + data.len());
+            out.extend_from_slice(&head[..n]);
+            match mask {
+                Some(key) => mask_into(out, data, key),
+                None => out.extend_from_slice(data),
+            }
+        }
+        let len = out.len() - start;
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += len as u64;
+        Ok(len)
+    }
+
+    /// No output is due: nothing queued or waiting to be sent, no message
+    /// split off and not yet handed out.
+    fn nothing_due(&self) -> bool {
+        self.queue.is_empty()
+            && !self.keepalive_pending
+            && self.rx_ready.is_empty()
+            && self
+                .ext
+                .as_ref()
+                .is_none_or(|e| e.small.frames == 0 && e.pending_pong.is_none())
+    }
+
     fn send_body(&mut self, opcode: OpCode, body: Body<'_>) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.tx_fragment.is_some() {
@@ -453,7 +549,7 @@ impl Connection {
 
     fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) {
         // A short frame a client masks, or whose payload is copied anyway.
-        if body.len() <= SMALL_PAYLOAD
+        if body.len() <= SHORT_PAYLOAD
             && (self.role == super::Role::Client || matches!(body, Body::Borrowed(_)))
         {
             self.queue_small(opcode, fin, rsv, body.as_slice());
@@ -481,27 +577,11 @@ impl Connection {
     /// Encodes a short frame after everything queued.
     fn queue_small(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.next_mask();
-        let header = FrameHeader {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let mut frame = [0u8; INLINE];
-        let n = match <&mut [u8; MAX_HEADER_LEN]>::try_from(&mut frame[..MAX_HEADER_LEN]) {
-            Ok(at) => header.encode(at),
-            Err(_) => 0, // INLINE >= MAX_HEADER_LEN
-        };
-        // n + payload.len() <= INLINE
-        let len = n + payload.len();
-        let body = &mut frame[n..len];
-        body.copy_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(body, key, 0);
-        }
+        let first = (u8::from(fin) << 7) | ((rsv & 0x07) << 4) | opcode.as_u8();
         let small = &mut self.ext_mut().small;
-        small.bytes.extend_from_slice(&frame[..len]);
+        let start = small.bytes.len();
+        encode_short(&mut small.bytes, first, mask, payload);
+        let len = small.bytes.len() - start;
         small.frames += 1;
         self.tx_bytes += len;
     }

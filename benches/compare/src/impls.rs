@@ -115,39 +115,53 @@ fn wsmachine_encode(
     count: usize,
     mut sink: MemStream,
 ) -> Result<(), String> {
-    use std::io::Write as _;
-    use wsmachine::{Config, Connection, Instant, Output};
+    use wsmachine::{Config, Connection, Instant};
     let mut conn = Connection::client(Config::default(), Instant::ZERO, [1; 32]);
     // A 64 KiB write buffer, as the peers keep one.
     let mut wbuf: Vec<u8> = Vec::with_capacity(PIECE);
     for i in 0..count {
         // The borrowed-slice send, as ratchet_rs and fastwebsockets get a
-        // slice: a client's copy is its masking pass.
-        conn.send_binary_copy(w.payload(i)).map_err(err)?;
-        // Frames that fit are written into the buffer, flushed once half
-        // full; a larger one goes out as its own transmit (header +
-        // payload, as with writev).
-        if wbuf.len() > PIECE / 2 {
-            sink.write_all(&wbuf).map_err(err)?;
-            wbuf.clear();
+        // slice: a client's copy is its masking pass. A frame that fits is
+        // encoded straight into the write buffer; a larger one is queued
+        // and goes out as its own transmit (header + payload, as with
+        // writev).
+        let payload = w.payload(i);
+        if payload.len() <= PIECE - wbuf.len() {
+            conn.send_binary_into(payload, &mut wbuf).map_err(err)?;
+        } else {
+            conn.send_binary_copy(payload).map_err(err)?;
+            drain(&mut conn, &mut wbuf, &mut sink)?;
         }
-        let room = PIECE - wbuf.len();
-        conn.poll_transmits_into(&mut wbuf, room);
-        loop {
-            match conn.poll_output() {
-                Output::Transmit(t) => {
-                    sink.write_all(&wbuf).map_err(err)?;
-                    wbuf.clear();
-                    sink.write_all(t.header()).map_err(err)?;
-                    sink.write_all(t.payload()).map_err(err)?;
-                }
-                Output::Wait { .. } => break,
-                other => return Err(format!("unexpected output {other:?}")),
-            }
+        // As the peers flush a full write buffer: write it, then poll
+        // until Wait, as a driver does before it sleeps.
+        if wbuf.len() > PIECE / 2 {
+            drain(&mut conn, &mut wbuf, &mut sink)?;
         }
     }
-    sink.write_all(&wbuf).map_err(err)?;
-    Ok(())
+    drain(&mut conn, &mut wbuf, &mut sink)
+}
+
+/// Writes the buffer and every transmit `poll_output` hands out, until
+/// `Wait`.
+fn drain(
+    conn: &mut wsmachine::Connection,
+    wbuf: &mut Vec<u8>,
+    sink: &mut MemStream,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    use wsmachine::Output;
+    sink.write_all(wbuf).map_err(err)?;
+    wbuf.clear();
+    loop {
+        match conn.poll_output() {
+            Output::Transmit(t) => {
+                sink.write_all(t.header()).map_err(err)?;
+                sink.write_all(t.payload()).map_err(err)?;
+            }
+            Output::Wait { .. } => return Ok(()),
+            other => return Err(format!("unexpected output {other:?}")),
+        }
+    }
 }
 
 // ---- tungstenite -----------------------------------------------------------
