@@ -301,7 +301,8 @@ impl Connection {
     ///   validation: a failure there is reported in order either way;
     /// - what follows them has no effect yet: nothing, a header still
     ///   incomplete and not yet invalid, or the start of another such
-    ///   message, short (at most 125 bytes), whose text so far is valid. It
+    ///   message (at most `MAX_PARTIAL_CHECK` bytes of it) whose text so
+    ///   far is valid. It
     ///   stays in `buf` for the next read, which handles it as usual (at
     ///   end of stream it is an unfinished frame: 1006 either way).
     ///
@@ -354,18 +355,12 @@ impl Connection {
                 frames += 1;
                 continue;
             }
-            // A short message still arriving: fine if nothing in it fails
-            // yet (its text so far is valid).
-            rest_ok = len <= 125
-                && (header.opcode != OpCode::Text || {
-                    let mut part = [0u8; 125];
-                    let got = rest.len() - head_len;
-                    part[..got].copy_from_slice(&rest[head_len..]);
-                    if let Some(key) = header.mask {
-                        apply_mask(&mut part[..got], key, 0);
-                    }
-                    crate::utf8::Utf8Validator::new().feed(&part[..got]).is_ok()
-                });
+            // A message still arriving: fine if nothing in it fails yet
+            // (its text so far is valid). The next read handles it from
+            // its start, so only a modest part is checked here twice.
+            let part = &rest[head_len..];
+            rest_ok = part.len() <= MAX_PARTIAL_CHECK
+                && (header.opcode != OpCode::Text || text_so_far_valid(part, header.mask));
             break;
         }
         if at == buf.len() {
@@ -1022,6 +1017,27 @@ fn short_str<'a>(
     }
     let all = core::str::from_utf8(buf).ok()?;
     all.get(..len)
+}
+
+/// Most bytes of a message still arriving that `defer_whole_messages`
+/// checks (its text so far) to defer the whole messages before it.
+const MAX_PARTIAL_CHECK: usize = 16 * 1024;
+
+/// Whether the start of a text payload, masked with `mask`, has nothing
+/// that is not UTF-8 yet (a sequence cut at the end is fine); unmasked in
+/// 256-byte pieces on the stack.
+fn text_so_far_valid(part: &[u8], mask: Option<[u8; 4]>) -> bool {
+    let mut validator = crate::utf8::Utf8Validator::new();
+    let mut block = [0u8; 256];
+    // Pieces are a multiple of 4 long, so each starts at the key's start.
+    part.chunks(block.len()).all(|piece| {
+        let text = &mut block[..piece.len()];
+        text.copy_from_slice(piece);
+        if let Some(key) = mask {
+            apply_mask(text, key, 0);
+        }
+        validator.feed(text).is_ok()
+    })
 }
 
 /// The header of a message in `rx_ready`, checked when it was split off.
