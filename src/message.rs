@@ -196,18 +196,12 @@ pub enum Message {
 impl Message {
     /// The kind of message.
     pub fn kind(&self) -> DataKind {
-        match self {
-            Message::Text(_) => DataKind::Text,
-            Message::Binary(_) => DataKind::Binary,
-        }
+        self.as_message_ref().kind()
     }
 
     /// The payload bytes (for text, the UTF-8 encoding).
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-        }
+        self.as_message_ref().as_bytes()
     }
 
     /// The payload length in bytes.
@@ -218,6 +212,14 @@ impl Message {
     /// Whether the payload is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The message, borrowed.
+    pub fn as_message_ref(&self) -> MessageRef<'_> {
+        match self {
+            Message::Text(t) => MessageRef::Text(t.as_str()),
+            Message::Binary(b) => MessageRef::Binary(b),
+        }
     }
 
     /// Unwraps the payload bytes (no copy).
@@ -288,10 +290,7 @@ impl<'a> MessageRef<'a> {
 
 impl<'a> From<&'a Message> for MessageRef<'a> {
     fn from(message: &'a Message) -> Self {
-        match message {
-            Message::Text(t) => MessageRef::Text(t.as_str()),
-            Message::Binary(b) => MessageRef::Binary(b),
-        }
+        message.as_message_ref()
     }
 }
 

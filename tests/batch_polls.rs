@@ -245,6 +245,15 @@ fn run(client: bool, ops: &[Op], every: usize, mode: Drain) -> (Vec<Out>, wsmach
     (outs, conn.stats())
 }
 
+/// The two ways of draining give the same outputs and counters.
+fn same(client: bool, ops: &[Op], every: usize, a: Drain, b: Drain) -> Result<(), TestCaseError> {
+    let (a_outs, a_stats) = run(client, ops, every, a);
+    let (b_outs, b_stats) = run(client, ops, every, b);
+    prop_assert_eq!(a_outs, b_outs);
+    prop_assert_eq!(a_stats, b_stats);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -255,10 +264,7 @@ proptest! {
         every in 1usize..4,
         max in prop_oneof![0usize..400, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, every, Drain::Plain);
-        let (into, into_stats) = run(client, &ops, every, Drain::Into(max));
-        prop_assert_eq!(plain, into);
-        prop_assert_eq!(plain_stats, into_stats);
+        same(client, &ops, every, Drain::Plain, Drain::Into(max))?;
     }
 
     #[test]
@@ -267,10 +273,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..24),
         every in 1usize..4,
     ) {
-        let (plain, plain_stats) = run(client, &ops, every, Drain::SendThenPoll);
-        let (into, into_stats) = run(client, &ops, every, Drain::SendInto);
-        prop_assert_eq!(plain, into);
-        prop_assert_eq!(plain_stats, into_stats);
+        same(client, &ops, every, Drain::SendThenPoll, Drain::SendInto)?;
     }
 
     #[test]
@@ -280,10 +283,7 @@ proptest! {
         every in 1usize..4,
         max in prop_oneof![0usize..4, Just(usize::MAX)],
     ) {
-        let (plain, plain_stats) = run(client, &ops, every, Drain::Plain);
-        let (lent, lent_stats) = run(client, &ops, every, Drain::Messages(max));
-        prop_assert_eq!(plain, lent);
-        prop_assert_eq!(plain_stats, lent_stats);
+        same(client, &ops, every, Drain::Plain, Drain::Messages(max))?;
     }
 }
 
