@@ -1,7 +1,9 @@
 //! Criterion benchmarks of the hot paths: decode (server role, masked input
 #![allow(clippy::cast_possible_truncation)] // benchmark data generation
-//! read in 64 KiB pieces as from a socket), encode (client role, masked),
-//! masking against memcpy, UTF-8 validation, and handshake parsing.
+//! read in 64 KiB pieces as from a socket; messages polled, or lent by
+//! `poll_messages`), encode (client role, masked; queued and polled, or
+//! written straight into a buffer by `send_binary_into`), masking against
+//! memcpy, UTF-8 validation, and handshake parsing.
 //!
 //! `cargo bench --bench codec`. Compare figures within one run (ratios);
 //! absolute times on shared machines are noise.
@@ -57,6 +59,27 @@ fn decode(stream: &[u8], config: &Config) -> usize {
     total
 }
 
+/// As [`decode`], with the whole messages of each read lent by
+/// `poll_messages` (borrowed where they lie) before `poll_output`.
+fn decode_lent(stream: &[u8], config: &Config) -> usize {
+    let mut conn = Connection::server(config.clone(), Instant::ZERO);
+    let mut buf = BytesMut::with_capacity(2 * READ);
+    let mut total = 0;
+    for piece in stream.chunks(READ) {
+        buf.extend_from_slice(piece);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        conn.poll_messages(usize::MAX, |m| total += m.len());
+        loop {
+            match conn.poll_output() {
+                Output::Event(wsmachine::Event::Message(m)) => total += m.len(),
+                Output::Wait { .. } => break,
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
 fn text_with_multibyte(len: usize, seed: usize) -> Vec<u8> {
     let mut s = String::with_capacity(len);
     let mut i = seed;
@@ -89,12 +112,18 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function("W1 16 B text", |b| {
         b.iter(|| black_box(decode(&stream, &config)))
     });
+    g.bench_function("W1 16 B text, lent", |b| {
+        b.iter(|| black_box(decode_lent(&stream, &config)))
+    });
 
     let texts: Vec<Vec<u8>> = (0..8_192).map(|i| text_with_multibyte(1024, i)).collect();
     let stream = client_stream(&texts, OpCode::Text);
     g.throughput(Throughput::Bytes((texts.len() * 1024) as u64));
     g.bench_function("W2 1 KiB text", |b| {
         b.iter(|| black_box(decode(&stream, &config)))
+    });
+    g.bench_function("W2 1 KiB text, lent", |b| {
+        b.iter(|| black_box(decode_lent(&stream, &config)))
     });
 
     let big: Vec<Vec<u8>> = (0..256).map(|i| vec![i as u8; 64 * 1024]).collect();
@@ -133,6 +162,19 @@ fn bench_encode(c: &mut Criterion) {
                     t.write_to(&mut out);
                 }
             }
+            black_box(out.len())
+        })
+    });
+    g.bench_function("W5a 16 B client masked, into a buffer", |b| {
+        let payload = b"0123456789abcdef";
+        let mut out = Vec::with_capacity(1 << 22);
+        b.iter(|| {
+            let mut conn = Connection::client(Config::default(), Instant::ZERO, [1; 32]);
+            out.clear();
+            for _ in 0..n {
+                conn.send_binary_into(payload, &mut out).unwrap();
+            }
+            assert!(matches!(conn.poll_output(), Output::Wait { .. }));
             black_box(out.len())
         })
     });
