@@ -301,8 +301,8 @@ impl Connection {
     ///   validation: a failure there is reported in order either way;
     /// - what follows them has no effect yet: nothing, a header still
     ///   incomplete and not yet invalid, or the start of another such
-    ///   message (at most `MAX_PARTIAL_CHECK` bytes of it) whose text so
-    ///   far is valid. It
+    ///   message: binary, or text whose first bytes (at most
+    ///   `MAX_PARTIAL_CHECK` of them) are valid so far. It
     ///   stays in `buf` for the next read, which handles it as usual (at
     ///   end of stream it is an unfinished frame: 1006 either way).
     ///
@@ -357,10 +357,10 @@ impl Connection {
             }
             // A message still arriving: fine if nothing in it fails yet
             // (its text so far is valid). The next read handles it from
-            // its start, so only a modest part is checked here twice.
+            // its start, so only a modest part of a text is checked here.
             let part = &rest[head_len..];
-            rest_ok = part.len() <= MAX_PARTIAL_CHECK
-                && (header.opcode != OpCode::Text || text_so_far_valid(part, header.mask));
+            rest_ok = header.opcode != OpCode::Text
+                || (part.len() <= MAX_PARTIAL_CHECK && text_so_far_valid(part, header.mask));
             break;
         }
         if at == buf.len() {
@@ -1019,8 +1019,8 @@ fn short_str<'a>(
     all.get(..len)
 }
 
-/// Most bytes of a message still arriving that `defer_whole_messages`
-/// checks (its text so far) to defer the whole messages before it.
+/// Most bytes of a text still arriving that `defer_whole_messages` checks
+/// (its text so far) to defer the whole messages before it.
 const MAX_PARTIAL_CHECK: usize = 16 * 1024;
 
 /// Whether the start of a text payload, masked with `mask`, has nothing
