@@ -100,4 +100,76 @@ proptest! {
             }
         }
     }
+
+    /// Many short texts in one read (checked together when lent): the
+    /// texts up to the first that is not UTF-8, then 1007.
+    #[test]
+    fn runs_of_short_texts_outcome_is_from_utf8s(
+        client in any::<bool>(),
+        lend in any::<bool>(),
+        payloads in prop::collection::vec(payload(), 1..40),
+    ) {
+        let (mut conn, from) = if client {
+            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
+        } else {
+            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
+        };
+        let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(from, true, 0x1, p)).collect();
+        let mut buf = BytesMut::from(&wire[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        let mut outs = Vec::new();
+        if lend {
+            conn.poll_messages(usize::MAX, |m| {
+                outs.push(Out::Event(Event::Message(m.to_message())));
+            });
+        }
+        outs.extend(common::drain(&mut conn));
+        let valid: Vec<&str> = payloads
+            .iter()
+            .map_while(|p| core::str::from_utf8(p).ok())
+            .collect();
+        let messages: Vec<Out> = valid
+            .iter()
+            .map(|t| Out::Event(Event::Message(Message::text(*t))))
+            .collect();
+        prop_assert_eq!(&outs[..messages.len()], &messages[..]);
+        if valid.len() < payloads.len() {
+            common::assert_protocol_failure(
+                &outs[messages.len()..],
+                from.other(),
+                &wsmachine::ProtocolError::InvalidUtf8,
+            );
+        } else {
+            prop_assert_eq!(outs.len(), messages.len());
+        }
+    }
+}
+
+/// Texts checked together are each checked on its own: a sequence cut at
+/// the end of one text is not completed by the start of the next.
+#[test]
+fn a_cut_sequence_is_not_completed_by_the_next_text() {
+    for first in [&b""[..], b"ok"] {
+        let mut conn = Connection::server(Config::default(), Instant::ZERO);
+        let mut wire = Vec::new();
+        if !first.is_empty() {
+            wire.extend(frame(Origin::Client, true, 0x1, first));
+        }
+        wire.extend(frame(Origin::Client, true, 0x1, b"a\xC3"));
+        wire.extend(frame(Origin::Client, true, 0x1, b"\xA9b"));
+        let mut buf = BytesMut::from(&wire[..]);
+        conn.handle_read(Instant::ZERO, &mut buf);
+        let mut lent = Vec::new();
+        conn.poll_messages(usize::MAX, |m| lent.push(m.to_message()));
+        let expected: Vec<Message> = (!first.is_empty())
+            .then(|| Message::text("ok"))
+            .into_iter()
+            .collect();
+        assert_eq!(lent, expected);
+        common::assert_protocol_failure(
+            &common::drain(&mut conn),
+            Origin::Server,
+            &wsmachine::ProtocolError::InvalidUtf8,
+        );
+    }
 }
