@@ -324,6 +324,7 @@ impl Connection {
     /// assert_eq!(conn.send_text_into("hi", &mut wbuf).unwrap(), 4);
     /// assert_eq!(wbuf, b"\x82\x03abc\x81\x02hi");
     /// ```
+    #[inline]
     pub fn send_binary_into(
         &mut self,
         data: &[u8],
@@ -336,6 +337,7 @@ impl Connection {
     /// frames due next to `out`, as
     /// [`send_binary_into`](Connection::send_binary_into) does for binary
     /// data.
+    #[inline]
     pub fn send_text_into(
         &mut self,
         text: &str,
@@ -344,6 +346,7 @@ impl Connection {
         self.send_into(OpCode::Text, text.as_bytes(), out)
     }
 
+    #[inline]
     fn send_into(
         &mut self,
         opcode: OpCode,

@@ -185,7 +185,7 @@ pub(crate) const SHORT_PAYLOAD: usize = 26;
 /// overlapping copies, masked a word at a time, and the frame is written
 /// as 38 bytes and cut to its length; no call to `memcpy` for a few bytes.
 /// A longer payload is a caller's bug: nothing is written.
-#[inline]
+#[inline(always)]
 pub(crate) fn encode_short(
     out: &mut alloc::vec::Vec<u8>,
     first: u8,
