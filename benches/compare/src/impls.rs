@@ -32,7 +32,7 @@ pub const IMPLS: &[Impl] = &[
         name: "wsmachine",
         decode: wsmachine_decode,
         encode: wsmachine_encode,
-        note: "reads of at most 64 KiB into a BytesMut (only the rest of a large frame when one is partly buffered: frame_remaining), handle_read, drain poll_output; encode: send_binary_copy(&[u8]), frames that fit via poll_transmits_into into a 64 KiB write buffer flushed once half full, larger ones as Transmit header/payload, poll_output to Wait after each",
+        note: "reads of at most 64 KiB into a BytesMut (only the rest of a large frame when one is partly buffered: frame_remaining), handle_read, the read's whole messages lent by poll_messages, then poll_output to Wait; encode: send_binary_into(&[u8]) into a 64 KiB write buffer (a frame that does not fit: send_binary_copy and a Transmit, header/payload), buffer written and poll_output to Wait once over half full and at the end (--api poll: poll_output alone; send_binary_copy and poll_output to Wait after each)",
     },
     Impl {
         name: "tungstenite",
@@ -66,6 +66,14 @@ fn err(e: impl std::fmt::Debug) -> String {
 
 // ---- wsmachine -------------------------------------------------------------
 
+/// `--api poll`: wsmachine uses `poll_output` and `send_binary_copy` alone,
+/// without the batch calls (`poll_messages`, `send_binary_into`).
+pub static POLL_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn poll_only() -> bool {
+    POLL_ONLY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn wsmachine_decode(_: &Runtime, w: &Workload) -> Result<(), String> {
     use wsmachine::{Config, Connection, DataKind, Event, Instant, Output};
     let config = Config::default()
@@ -89,13 +97,15 @@ fn wsmachine_decode(_: &Runtime, w: &Workload) -> Result<(), String> {
         conn.handle_read(Instant::ZERO, &mut buf);
         // The whole messages of the read, borrowed where they lie (as
         // fastwebsockets hands out frames); poll_output for the rest.
-        let mut failed = Ok(());
-        conn.poll_messages(usize::MAX, |m| {
-            if failed.is_ok() {
-                failed = ck.check(m.kind() == DataKind::Text, m.as_bytes());
-            }
-        });
-        failed?;
+        if !poll_only() {
+            let mut failed = Ok(());
+            conn.poll_messages(usize::MAX, |m| {
+                if failed.is_ok() {
+                    failed = ck.check(m.kind() == DataKind::Text, m.as_bytes());
+                }
+            });
+            failed?;
+        }
         loop {
             match conn.poll_output() {
                 Output::Event(Event::Message(m)) => {
@@ -126,6 +136,13 @@ fn wsmachine_encode(
         // and goes out as its own transmit (header + payload, as with
         // writev).
         let payload = w.payload(i);
+        if poll_only() {
+            // Queued, then polled to Wait after every send: each frame
+            // comes out as a Transmit.
+            conn.send_binary_copy(payload).map_err(err)?;
+            drain_transmits(&mut conn, &mut sink)?;
+            continue;
+        }
         if payload.len() <= PIECE - wbuf.len() {
             conn.send_binary_into(payload, &mut wbuf).map_err(err)?;
         } else {
@@ -149,9 +166,15 @@ fn drain(
     sink: &mut MemStream,
 ) -> Result<(), String> {
     use std::io::Write as _;
-    use wsmachine::Output;
     sink.write_all(wbuf).map_err(err)?;
     wbuf.clear();
+    drain_transmits(conn, sink)
+}
+
+/// Writes every transmit `poll_output` hands out, until `Wait`.
+fn drain_transmits(conn: &mut wsmachine::Connection, sink: &mut MemStream) -> Result<(), String> {
+    use std::io::Write as _;
+    use wsmachine::Output;
     loop {
         match conn.poll_output() {
             Output::Transmit(t) => {

@@ -5,7 +5,7 @@
 //! connection. See README.md beside Cargo.toml.
 //!
 //! cargo run --release --manifest-path benches/compare/Cargo.toml -- [--quick]
-//!     [--rounds N] [--only W1,W3,...] [--sink count|copy]
+//!     [--rounds N] [--only W1,W3,...] [--sink count|copy] [--api batch|poll]
 
 mod alloc;
 mod data;
@@ -44,6 +44,13 @@ fn parse_args() -> Result<Args, String> {
                 Some("count") => io::COPY_WRITES.store(false, std::sync::atomic::Ordering::Relaxed),
                 _ => return Err("--sink takes copy or count".into()),
             },
+            "--api" => match it.next().as_deref() {
+                Some("poll") => impls::POLL_ONLY.store(true, std::sync::atomic::Ordering::Relaxed),
+                Some("batch") => {
+                    impls::POLL_ONLY.store(false, std::sync::atomic::Ordering::Relaxed)
+                }
+                _ => return Err("--api takes batch or poll".into()),
+            },
             "--rounds" => {
                 let v = it.next().ok_or("--rounds needs a number")?;
                 rounds = Some(
@@ -59,9 +66,11 @@ fn parse_args() -> Result<Args, String> {
             "--bench" => {} // passed by `cargo bench`-style runners; ignored
             "-h" | "--help" => {
                 println!(
-                    "usage: compare [--quick] [--rounds N] [--only W1,W2,W3,W4a,W4b,W5a,W5b] [--sink count|copy]\n\
+                    "usage: compare [--quick] [--rounds N] [--only W1,W2,W3,W4a,W4b,W5a,W5b] [--sink count|copy] [--api batch|poll]\n\
                      --quick: smaller workloads, 3 rounds (under a minute); default 7 rounds\n\
-                     --sink: encoders write to a counting writer (default) or copy into a Vec cleared every 64 KiB"
+                     --sink: encoders write to a counting writer (default) or copy into a Vec cleared every 64 KiB\n\
+                     --api: wsmachine lends messages and encodes into its write buffer (batch, default),\n\
+                     \x20      or uses poll_output and send_binary_copy alone (poll)"
                 );
                 std::process::exit(0);
             }
@@ -371,6 +380,14 @@ fn run() -> Result<(), String> {
             "copy into a Vec cleared every 64 KiB"
         } else {
             "counting writer"
+        }
+    );
+    println!(
+        "wsmachine api: {}",
+        if impls::POLL_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+            "poll (poll_output and send_binary_copy alone)"
+        } else {
+            "batch (poll_messages, send_binary_into; poll_output for the rest)"
         }
     );
     println!("how each implementation is driven:");
