@@ -402,10 +402,10 @@ impl Connection {
     }
 
     /// Hands the messages at the front of `rx_ready` to `f`, borrowed, up
-    /// to `max`: unmasked in place (a short text in a padded copy) and
-    /// validated, with no `Message` built. Stops before a text that is not
-    /// UTF-8, leaving it as it was for `next_ready` to report. Returns how
-    /// many it handed out.
+    /// to `max`: unmasked in place (short texts in a padded copy, a run of
+    /// them validated together) and validated, with no `Message` built.
+    /// Stops before a text that is not UTF-8, leaving it as it was for
+    /// `next_ready` to report. Returns how many it handed out.
     pub(super) fn ready_messages(
         &mut self,
         max: usize,
