@@ -255,35 +255,23 @@ fn same(client: bool, ops: &[Op], every: usize, a: Drain, b: Drain) -> Result<()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(1536))]
 
+    /// Each batch call against what it is defined as: `poll_transmits_into`
+    /// and `poll_messages` against `poll_output` alone, `send_*_into`
+    /// against the send followed by `poll_transmits_into`.
     #[test]
-    fn transmits_into_equals_poll_output(
+    fn batch_calls_equal_their_definition(
         client in any::<bool>(),
         ops in prop::collection::vec(op(), 1..24),
         every in 1usize..4,
-        max in prop_oneof![0usize..400, Just(usize::MAX)],
+        (reference, batch) in prop_oneof![
+            prop_oneof![0usize..400, Just(usize::MAX)].prop_map(|m| (Drain::Plain, Drain::Into(m))),
+            Just((Drain::SendThenPoll, Drain::SendInto)),
+            prop_oneof![0usize..4, Just(usize::MAX)].prop_map(|m| (Drain::Plain, Drain::Messages(m))),
+        ],
     ) {
-        same(client, &ops, every, Drain::Plain, Drain::Into(max))?;
-    }
-
-    #[test]
-    fn send_into_equals_send_then_poll(
-        client in any::<bool>(),
-        ops in prop::collection::vec(op(), 1..24),
-        every in 1usize..4,
-    ) {
-        same(client, &ops, every, Drain::SendThenPoll, Drain::SendInto)?;
-    }
-
-    #[test]
-    fn poll_messages_equals_poll_output(
-        client in any::<bool>(),
-        ops in prop::collection::vec(op(), 1..24),
-        every in 1usize..4,
-        max in prop_oneof![0usize..4, Just(usize::MAX)],
-    ) {
-        same(client, &ops, every, Drain::Plain, Drain::Messages(max))?;
+        same(client, &ops, every, reference, batch)?;
     }
 }
 
@@ -331,7 +319,7 @@ fn a_frame_that_does_not_fit_is_left_for_poll_output() {
 /// after that, with `poll_output` alone or with the buffer.
 #[test]
 fn short_frames_keep_their_place_among_other_outputs() {
-    for into in [false, true] {
+    for mode in [Drain::Plain, Drain::Into(usize::MAX)] {
         let mut conn = Connection::client(Config::default(), Instant::ZERO, [3; 32]);
         conn.send_binary_copy(b"a").unwrap();
         conn.send_text_copy("b").unwrap();
@@ -341,11 +329,6 @@ fn short_frames_keep_their_place_among_other_outputs() {
         conn.handle_read(Instant::ZERO, &mut buf);
         conn.send_binary_copy(b"d").unwrap();
         let mut outs = Vec::new();
-        let mode = if into {
-            Drain::Into(usize::MAX)
-        } else {
-            Drain::Plain
-        };
         drain(&mut conn, mode, &mut outs);
         let wire_before_ping = match &outs[0] {
             Out::Transmit(bytes) => common::decode_frames(bytes, Origin::Client),
@@ -361,7 +344,7 @@ fn short_frames_keep_their_place_among_other_outputs() {
                 b"c".to_vec(),
                 b"p".to_vec()
             ],
-            "into: {into}"
+            "{mode:?}"
         );
         assert!(matches!(&outs[1], Out::Event(wsmachine::Event::Ping(p)) if &p[..] == b"p"));
         match &outs[2] {
@@ -380,23 +363,15 @@ fn short_frames_keep_their_place_among_other_outputs() {
 /// Messages read while short frames wait come after them.
 #[test]
 fn messages_read_behind_short_frames_come_after_them() {
-    for into in [false, true] {
+    for mode in [Drain::Plain, Drain::Into(usize::MAX)] {
         let mut conn = Connection::client(Config::default(), Instant::ZERO, [3; 32]);
         conn.send_binary_copy(b"first").unwrap();
         let mut buf = BytesMut::from(&frame(Origin::Server, true, 0x1, b"hello")[..]);
         conn.handle_read(Instant::ZERO, &mut buf);
         let mut outs = Vec::new();
-        let mode = if into {
-            Drain::Into(usize::MAX)
-        } else {
-            Drain::Plain
-        };
         drain(&mut conn, mode, &mut outs);
         assert_eq!(outs.len(), 2, "{outs:?}");
-        assert!(
-            matches!(&outs[0], Out::Transmit(_)),
-            "into: {into}: {outs:?}"
-        );
+        assert!(matches!(&outs[0], Out::Transmit(_)), "{mode:?}: {outs:?}");
         assert!(matches!(
             &outs[1],
             Out::Event(wsmachine::Event::Message(m)) if m.as_bytes() == b"hello"

@@ -35,16 +35,42 @@ fn payload() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A connection in either role, and where its peer's frames come from.
+fn connection(client: bool) -> (Connection, Origin) {
+    if client {
+        (
+            Connection::client(Config::default(), Instant::ZERO, [4; 32]),
+            Origin::Server,
+        )
+    } else {
+        (
+            Connection::server(Config::default(), Instant::ZERO),
+            Origin::Client,
+        )
+    }
+}
+
+/// Everything `wire`, read at once, gives: messages lent by
+/// `poll_messages` first if `lend`, then `poll_output` to `Wait`.
+fn read(conn: &mut Connection, wire: &[u8], lend: bool) -> Vec<Out> {
+    let mut buf = BytesMut::from(wire);
+    conn.handle_read(Instant::ZERO, &mut buf);
+    let mut outs = Vec::new();
+    if lend {
+        conn.poll_messages(usize::MAX, |m| {
+            outs.push(Out::Event(Event::Message(m.to_message())));
+        });
+    }
+    outs.extend(common::drain(conn));
+    outs
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
     fn short_text_outcome_is_from_utf8s(client in any::<bool>(), payload in payload()) {
-        let (mut conn, from) = if client {
-            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
-        } else {
-            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
-        };
+        let (mut conn, from) = connection(client);
         let outs = feed(&mut conn, Instant::ZERO, &frame(from, true, 0x1, &payload));
         match core::str::from_utf8(&payload) {
             Ok(text) => prop_assert_eq!(outs, vec![Out::Event(Event::Message(Message::text(text)))]),
@@ -59,79 +85,34 @@ proptest! {
         }
     }
 
-    #[test]
-    fn short_text_before_more_bytes_outcome_is_from_utf8s(
-        client in any::<bool>(),
-        lend in any::<bool>(),
-        payload in payload(),
-    ) {
-        let (mut conn, from) = if client {
-            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
-        } else {
-            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
-        };
-        // Bytes that are neither zero nor ASCII follow the text.
-        let after = [0xF8u8; 40];
-        let mut wire = frame(from, true, 0x1, &payload);
-        wire.extend_from_slice(&frame(from, true, 0x2, &after));
-        let mut buf = BytesMut::from(&wire[..]);
-        conn.handle_read(Instant::ZERO, &mut buf);
-        let mut outs = Vec::new();
-        if lend {
-            conn.poll_messages(usize::MAX, |m| {
-                outs.push(Out::Event(Event::Message(m.to_message())));
-            });
-        }
-        outs.extend(common::drain(&mut conn));
-        match core::str::from_utf8(&payload) {
-            Ok(text) => prop_assert_eq!(
-                outs,
-                vec![
-                    Out::Event(Event::Message(Message::text(text))),
-                    Out::Event(Event::Message(Message::binary(after.to_vec()))),
-                ]
-            ),
-            Err(_) => {
-                common::assert_protocol_failure(
-                    &outs,
-                    from.other(),
-                    &wsmachine::ProtocolError::InvalidUtf8,
-                );
-            }
-        }
-    }
-
-    /// Many short texts in one read (checked together when lent): the
-    /// texts up to the first that is not UTF-8, then 1007.
+    /// Short texts in one read (checked together when lent), maybe
+    /// followed by bytes that are neither zero nor ASCII: the texts up to
+    /// the first that is not UTF-8, then 1007.
     #[test]
     fn runs_of_short_texts_outcome_is_from_utf8s(
         client in any::<bool>(),
         lend in any::<bool>(),
         payloads in prop::collection::vec(payload(), 1..40),
+        after in any::<bool>(),
     ) {
-        let (mut conn, from) = if client {
-            (Connection::client(Config::default(), Instant::ZERO, [4; 32]), Origin::Server)
-        } else {
-            (Connection::server(Config::default(), Instant::ZERO), Origin::Client)
-        };
-        let wire: Vec<u8> = payloads.iter().flat_map(|p| frame(from, true, 0x1, p)).collect();
-        let mut buf = BytesMut::from(&wire[..]);
-        conn.handle_read(Instant::ZERO, &mut buf);
-        let mut outs = Vec::new();
-        if lend {
-            conn.poll_messages(usize::MAX, |m| {
-                outs.push(Out::Event(Event::Message(m.to_message())));
-            });
+        let (mut conn, from) = connection(client);
+        let mut wire: Vec<u8> = payloads.iter().flat_map(|p| frame(from, true, 0x1, p)).collect();
+        let tail = [0xF8u8; 40];
+        if after {
+            wire.extend_from_slice(&frame(from, true, 0x2, &tail));
         }
-        outs.extend(common::drain(&mut conn));
+        let outs = read(&mut conn, &wire, lend);
         let valid: Vec<&str> = payloads
             .iter()
             .map_while(|p| core::str::from_utf8(p).ok())
             .collect();
-        let messages: Vec<Out> = valid
+        let mut messages: Vec<Out> = valid
             .iter()
             .map(|t| Out::Event(Event::Message(Message::text(*t))))
             .collect();
+        if after && valid.len() == payloads.len() {
+            messages.push(Out::Event(Event::Message(Message::binary(tail.to_vec()))));
+        }
         prop_assert_eq!(&outs[..messages.len()], &messages[..]);
         if valid.len() < payloads.len() {
             common::assert_protocol_failure(
