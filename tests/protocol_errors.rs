@@ -598,3 +598,58 @@ fn control_too_long_reports_the_real_length() {
         wsmachine::CloseCause::Protocol(ProtocolError::ControlTooLong(300))
     );
 }
+
+/// Whole messages in one read (the read is split off in one piece when
+/// every frame passes the header rules): a frame one byte over either
+/// limit still fails with 1009, with a 7-bit and with a 16-bit length,
+/// whether the messages before it are polled or lent.
+#[test]
+fn limits_hold_for_whole_messages_read_together() {
+    for limit in [100usize, 300] {
+        for frame_limit in [true, false] {
+            for lend in [false, true] {
+                let config = if frame_limit {
+                    Config::default().max_frame_size(limit)
+                } else {
+                    Config::default().max_message_size(limit)
+                };
+                let size = (limit + 1) as u64;
+                let limit64 = limit as u64;
+                let err = if frame_limit {
+                    ProtocolError::FrameTooLarge {
+                        size,
+                        limit: limit64,
+                    }
+                } else {
+                    ProtocolError::MessageTooLarge {
+                        size,
+                        limit: limit64,
+                    }
+                };
+                let mut bytes = masked_frame(true, BINARY, b"first", KEY);
+                bytes.extend(masked_frame(true, TEXT, &vec![b'a'; limit], KEY));
+                bytes.extend(masked_frame(true, BINARY, &vec![0; limit + 1], KEY));
+                let mut s = server_with(config);
+                let mut buf = BytesMut::from(&bytes[..]);
+                s.handle_read(T0, &mut buf);
+                let mut outs = Vec::new();
+                if lend {
+                    s.poll_messages(usize::MAX, |m| {
+                        outs.push(Out::Event(Event::Message(m.to_message())));
+                    });
+                }
+                outs.extend(drain(&mut s));
+                let text = String::from_utf8(vec![b'a'; limit]).unwrap();
+                assert_eq!(
+                    outs[..2],
+                    [
+                        Out::Event(Event::Message(Message::binary(&b"first"[..]))),
+                        Out::Event(Event::Message(Message::text(text))),
+                    ],
+                    "limit {limit} frame_limit {frame_limit} lend {lend}"
+                );
+                assert_protocol_failure(&outs[2..], Origin::Server, &err);
+            }
+        }
+    }
+}

@@ -322,19 +322,30 @@ impl Connection {
         let mut frames = 0;
         let mut rest_ok = false;
         let masked = self.role == Role::Server;
-        let small_limit = self.limits.max_frame.min(self.limits.max_message).min(125);
+        let limit = self.limits.max_frame.min(self.limits.max_message);
+        let small_limit = limit.min(125);
+        let key_len = if masked { 4 } else { 0 };
         while at < buf.len() {
             let rest = &buf[at..];
-            // The common short form, checked from its first two bytes.
+            // The common forms, checked from their first bytes: a final
+            // text or binary frame, no RSV bit, masked as the role requires,
+            // within both limits, with a 7-bit or a 16-bit length.
             if let [0x81 | 0x82, b1, ..] = *rest
                 && (b1 & 0x80 != 0) == masked
-                && u64::from(b1 & 0x7F) <= small_limit
             {
-                let whole = if masked { 6 } else { 2 } + usize::from(b1 & 0x7F);
-                if rest.len() >= whole {
-                    at += whole;
-                    frames += 1;
-                    continue;
+                let (len, head_len) = match (b1 & 0x7F, rest.get(2..4)) {
+                    (126, Some(&[hi, lo])) => (u16::from_be_bytes([hi, lo]).into(), 4),
+                    (126 | 127, _) => (u64::MAX, 0),
+                    (n, _) if u64::from(n) <= small_limit => (u64::from(n), 2),
+                    _ => (u64::MAX, 0),
+                };
+                if len <= limit {
+                    let whole = head_len + key_len + small(len);
+                    if rest.len() >= whole {
+                        at += whole;
+                        frames += 1;
+                        continue;
+                    }
                 }
             }
             let (header, head_len) = match FrameHeader::decode(rest) {
