@@ -11,7 +11,7 @@ use super::timers::Timer;
 use super::{
     Assembly, CloseCause, Closing, Connection, Delivery, Initiator, Role, RxFrame, RxMessage, State,
 };
-use crate::frame::{FrameHeader, OpCode, apply_mask, load_short};
+use crate::frame::{FrameHeader, OpCode, apply_mask, key_word, load_short};
 use crate::message::{DataKind, Message, MessageRef, Utf8Bytes};
 use crate::{CloseCode, CloseFrame, Instant, ProtocolError};
 
@@ -333,14 +333,19 @@ impl Connection {
             if let [0x81 | 0x82, b1, ..] = *rest
                 && (b1 & 0x80 != 0) == masked
             {
-                let (len, head_len) = match (b1 & 0x7F, rest.get(2..4)) {
-                    (126, Some(&[hi, lo])) => (u16::from_be_bytes([hi, lo]).into(), 4),
-                    (126 | 127, _) => (u64::MAX, 0),
-                    (n, _) if u64::from(n) <= small_limit => (u64::from(n), 2),
-                    _ => (u64::MAX, 0),
+                let len7 = b1 & 0x7F;
+                let form = if u64::from(len7) <= small_limit {
+                    Some((2, usize::from(len7)))
+                } else if let [_, _, hi, lo, ..] = *rest
+                    && len7 == 126
+                    && u64::from(u16::from_be_bytes([hi, lo])) <= limit
+                {
+                    Some((4, usize::from(u16::from_be_bytes([hi, lo]))))
+                } else {
+                    None
                 };
-                if len <= limit {
-                    let whole = head_len + key_len + small(len);
+                if let Some((head_len, len)) = form {
+                    let whole = head_len + key_len + len;
                     if rest.len() >= whole {
                         at += whole;
                         frames += 1;
@@ -1033,8 +1038,7 @@ fn unmask_short(from: &[u8], len: usize, mask: Option<[u8; 4]>) -> Option<[u8; 3
         .get(32usize.checked_sub(len)?..64 - len)?
         .try_into()
         .ok()?;
-    let k32 = u64::from(u32::from_ne_bytes(mask.unwrap_or([0; 4])));
-    let k64 = k32 | (k32 << 32);
+    let k64 = key_word(mask.unwrap_or([0; 4]));
     let block = match from.first_chunk::<32>() {
         Some(block) => *block,
         None => load_short(from.get(..len)?),

@@ -9,28 +9,48 @@
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     let r = offset % 4;
     let k = [key[r], key[(r + 1) % 4], key[(r + 2) % 4], key[(r + 3) % 4]];
-    let k32 = u32::from_ne_bytes(k);
-    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let k64 = key_word(k);
     // 32 bytes a step: four independent u64 XORs the compiler turns into
     // vector instructions.
     let mut wide = data.chunks_exact_mut(32);
     for block in &mut wide {
         for word in block.chunks_exact_mut(8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            word.copy_from_slice(&(u64::from_ne_bytes(w) ^ k64).to_ne_bytes());
+            xor_word(word, k64);
         }
     }
     let rest = wide.into_remainder();
     let mut words = rest.chunks_exact_mut(8);
     for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        word.copy_from_slice(&(u64::from_ne_bytes(w) ^ k64).to_ne_bytes());
+        xor_word(word, k64);
     }
     for (i, b) in words.into_remainder().iter_mut().enumerate() {
         *b ^= k[i % 4];
     }
+}
+
+/// Masks a 32-byte block with `key` from its first byte: four word XORs
+/// that stay in registers (for short frames built on the stack).
+#[inline(always)]
+pub(crate) fn mask_block(block: &mut [u8; 32], key: [u8; 4]) {
+    let k64 = key_word(key);
+    for word in block.chunks_exact_mut(8) {
+        xor_word(word, k64);
+    }
+}
+
+/// `key` twice over, as a machine word read from memory.
+#[inline(always)]
+pub(crate) fn key_word(key: [u8; 4]) -> u64 {
+    let k = u64::from(u32::from_ne_bytes(key));
+    k | (k << 32)
+}
+
+/// XORs an 8-byte `word` with `k64`.
+#[inline(always)]
+fn xor_word(word: &mut [u8], k64: u64) {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(word);
+    word.copy_from_slice(&(u64::from_ne_bytes(w) ^ k64).to_ne_bytes());
 }
 
 /// Appends `src` masked with `key` (from offset 0) to `out`: the copy and the
@@ -39,8 +59,7 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// About as fast as a plain copy: the compiler turns the word-at-a-time
 /// iterator into vector code, and `extend` over it writes `out` only once.
 pub fn mask_into(out: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
-    let k32 = u32::from_ne_bytes(key);
-    let k64 = u64::from(k32) | (u64::from(k32) << 32);
+    let k64 = key_word(key);
     let words = src.chunks_exact(8);
     let rest = words.remainder();
     out.reserve(src.len());

@@ -7,6 +7,7 @@
 mod mask;
 
 pub use mask::{MaskGen, apply_mask, apply_mask_naive, mask_into};
+pub(crate) use mask::{key_word, mask_block};
 
 use crate::ProtocolError;
 
@@ -204,13 +205,7 @@ pub(crate) fn encode_short(
     let len7 = len as u8;
     let head = match mask {
         Some(key) => {
-            let k32 = u64::from(u32::from_ne_bytes(key));
-            let k64 = k32 | (k32 << 32);
-            for word in body.chunks_exact_mut(8) {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(word);
-                word.copy_from_slice(&(u64::from_ne_bytes(w) ^ k64).to_ne_bytes());
-            }
+            mask_block(&mut body, key);
             frame[1] = 0x80 | len7;
             frame[2..6].copy_from_slice(&key);
             6
