@@ -374,9 +374,12 @@ impl Connection {
             // A message still arriving: fine if nothing in it fails yet
             // (its text so far is valid). The next read handles it from
             // its start, so only a modest part of a text is checked here.
+            // (Not checked when no whole message comes before it: nothing
+            // is deferred then, and the next step checks it as it goes.)
             let part = &rest[head_len..];
-            rest_ok = header.opcode != OpCode::Text
-                || (part.len() <= MAX_PARTIAL_CHECK && text_so_far_valid(part, header.mask));
+            rest_ok = frames > 0
+                && (header.opcode != OpCode::Text
+                    || (part.len() <= MAX_PARTIAL_CHECK && text_so_far_valid(part, header.mask)));
             break;
         }
         if at == buf.len() {
