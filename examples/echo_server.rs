@@ -30,7 +30,7 @@ use bytes::BytesMut;
 #[path = "common/server_options.rs"]
 mod server_options;
 
-use driver::{Clock, drive, read_request};
+use driver::{Clock, drive, read_request, respond_and_close};
 use server_options::{ServerOptions, USAGE, log, log_closed, parse_server_args};
 use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::handshake::{Accept, HandshakeError, OriginPolicy, ServerHandshake};
@@ -97,11 +97,11 @@ fn serve(mut stream: TcpStream, options: &ServerOptions, clock: Clock) {
         Ok(Ok(request)) => request,
         Ok(Err(e)) => {
             if let Some(page) = diag_page(&e, &buf) {
-                let _ = stream.write_all(&page);
+                respond_and_close(&mut stream, &page);
                 log(peer, "served the diagnostics page", started, clock.now());
                 return;
             }
-            let _ = stream.write_all(&e.response());
+            respond_and_close(&mut stream, &e.response());
             log(
                 peer,
                 &format!("handshake rejected: {} {e}", e.status()),
@@ -121,7 +121,7 @@ fn serve(mut stream: TcpStream, options: &ServerOptions, clock: Clock) {
         OriginPolicy::allow_list(options.origins.iter().cloned())
     };
     if let Err(e) = policy.check(&request) {
-        let _ = stream.write_all(&e.response());
+        respond_and_close(&mut stream, &e.response());
         log(
             peer,
             &format!("handshake rejected: {} {e}", e.status()),
@@ -142,7 +142,7 @@ fn serve(mut stream: TcpStream, options: &ServerOptions, clock: Clock) {
     let response = match handshake.accept(&request, &accept) {
         Ok(r) => r,
         Err(e) => {
-            let _ = stream.write_all(&e.response());
+            respond_and_close(&mut stream, &e.response());
             return;
         }
     };

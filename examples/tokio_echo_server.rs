@@ -39,7 +39,7 @@ use bytes::BytesMut;
 use server_options::{ServerOptions, USAGE, log, log_closed, parse_server_args};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_driver::{Clock, Drained, drain, linger, read_more, sleep_until};
+use tokio_driver::{Clock, Drained, drain, linger, read_more, respond_and_close, sleep_until};
 use wsmachine::deflate::{DeflateConfig, negotiate_server};
 use wsmachine::handshake::{Accept, OriginPolicy, ServerHandshake};
 use wsmachine::{CloseInfo, Connection, Event, Instant};
@@ -95,7 +95,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<ServerOptio
             Ok(Some(request)) => break request,
             Ok(None) => {}
             Err(e) => {
-                let _ = stream.write_all(&e.response()).await;
+                respond_and_close(&mut stream, &e.response()).await;
                 log(
                     peer,
                     &format!("handshake rejected: {} {e}", e.status()),
@@ -121,7 +121,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<ServerOptio
             () = sleep_until(deadline) => {
                 // Times out with 408 if the head is still incomplete.
                 if let Err(e) = handshake.handle_timeout(clock.now()) {
-                    let _ = stream.write_all(&e.response()).await;
+                    respond_and_close(&mut stream, &e.response()).await;
                     log(peer, &format!("handshake rejected: {} {e}", e.status()), started, clock.now());
                     return;
                 }
@@ -148,7 +148,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, options: Arc<ServerOptio
     let response = match checked.and_then(|()| handshake.accept(&request, &accept)) {
         Ok(response) => response,
         Err(e) => {
-            let _ = stream.write_all(&e.response()).await;
+            respond_and_close(&mut stream, &e.response()).await;
             log(
                 peer,
                 &format!("handshake rejected: {} {e}", e.status()),

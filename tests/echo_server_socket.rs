@@ -265,3 +265,48 @@ fn origin_allow_list_refuses_other_origins_with_403() {
     let (_, status, _) = connect(&server, Some("http://good.example"));
     assert_eq!(status, 101);
 }
+
+#[test]
+fn refusals_arrive_whole_and_end_with_a_fin() {
+    let server = start(&[]);
+    // Bytes that cannot begin an HTTP request (a TLS ClientHello on a plain
+    // port) are refused at once, not at the 10 s handshake deadline.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream
+        .write_all(&[0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1])
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    assert!(
+        response.starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+
+    // A head far over the limit: the server stops reading at 8 KiB, answers
+    // 431 and closes. The unread bytes must not turn its close into a RST
+    // that destroys the answer: the response arrives whole, then a FIN.
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+        head.resize(256 * 1024, b'a');
+        let _ = writer.write_all(&head);
+    });
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    assert!(read.is_ok(), "{read:?} after {} bytes", response.len());
+    assert!(
+        response.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&response)
+    );
+    drop(stream);
+    sender.join().unwrap();
+}

@@ -365,6 +365,76 @@ fn malformed_heads_are_400() {
 }
 
 #[test]
+fn a_start_line_that_cannot_be_http_fails_before_the_head_ends() {
+    // A TLS ClientHello on a plain port, another protocol's greeting, noise:
+    // no blank line will ever end these, so waiting for the deadline would
+    // only hold the connection open.
+    let tls_hello: &[u8] = &[
+        0x16, 0x03, 0x01, 0x00, 0xa5, 0x01, 0x00, 0x00, 0xa1, 0x03, 0x03,
+    ];
+    for bytes in [
+        tls_hello,
+        b"SSH-2.0-OpenSSH_9.6\r\n",
+        b" GET",
+        b"GET /chat HTTP/1.1 x\r\n",
+    ] {
+        let mut server = server();
+        let error = server
+            .handle_read(Instant::ZERO, &mut BytesMut::from(bytes))
+            .unwrap_err();
+        assert!(
+            matches!(error, HandshakeError::Malformed(_)),
+            "{bytes:?}: {error:?}"
+        );
+        assert_eq!(server.poll_timeout(), None, "{bytes:?}");
+    }
+    // The version is known from the start line too.
+    assert_eq!(
+        serve(b"GET /chat HTTP/2.0\r\nHost: x\r\n").unwrap_err(),
+        HandshakeError::UnsupportedHttpVersion
+    );
+    // The same for a client reading something that is not an HTTP response
+    // (a response starts with its version: these fail as one that is not 1.1).
+    for bytes in [
+        &b"SSH-2.0-OpenSSH_9.6\r\n"[..],
+        &[0x15, 0x03, 0x03, 0x00, 0x02],
+    ] {
+        assert_eq!(
+            client_read(bytes),
+            Err(HandshakeError::UnsupportedHttpVersion),
+            "{bytes:?}"
+        );
+    }
+    // Valid beginnings, whole start lines and the first header lines wait.
+    for bytes in [
+        &b"G"[..],
+        b"GET /chat HTT",
+        b"\r\nGET / HTTP/1.1\r\nHost: x\r\nUpg",
+    ] {
+        assert_eq!(serve(bytes), Ok(None), "{bytes:?}");
+    }
+    for bytes in [
+        &b"HTTP/1.1 1"[..],
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade",
+    ] {
+        assert_eq!(client_read(bytes), Ok(None), "{bytes:?}");
+    }
+}
+
+#[test]
+fn a_long_start_line_is_checked_when_it_ends() {
+    // Past the first KiB a start line in progress is not re-parsed on every
+    // read (bounded work for a slow sender); it is checked once it is whole.
+    let mut server = server();
+    let mut buf = BytesMut::from(&b"GET /"[..]);
+    buf.extend_from_slice(&[b'a'; 2000]);
+    assert_eq!(server.handle_read(Instant::ZERO, &mut buf), Ok(None));
+    buf.extend_from_slice(b" HTTP/1.1 junk\r\n");
+    let error = server.handle_read(Instant::ZERO, &mut buf).unwrap_err();
+    assert!(matches!(error, HandshakeError::Malformed(_)), "{error:?}");
+}
+
+#[test]
 fn head_of_100_kib_is_431_before_it_is_all_buffered() {
     let mut server = server();
     let mut buf = BytesMut::new();
@@ -1187,6 +1257,14 @@ proptest! {
         // Server side: the request (with the client's first frames behind it).
         let mut input = client.request_bytes().to_vec();
         input.extend_from_slice(&case.client_frames);
+        // No prefix of a valid request is refused (the start line is checked
+        // before the head ends).
+        let request_len = client.request_bytes().len();
+        for len in 0..request_len {
+            let mut server = ServerHandshake::new(HandshakeConfig::default(), now);
+            let mut buf = BytesMut::from(&input[..len]);
+            prop_assert_eq!(server.handle_read(now, &mut buf), Ok(None));
+        }
         let split = case.request_split.index(input.len() + 1);
         let mut server = ServerHandshake::new(HandshakeConfig::default(), now);
         let (offer, left) = two_pieces(&input, split, |buf| server.handle_read(now, buf));
@@ -1229,6 +1307,11 @@ proptest! {
         response.extend_from_slice(&case.server_frames);
 
         // Client side: the response (with the server's first frames behind it).
+        for len in 0..response.len() - case.server_frames.len() {
+            let mut client = ClientHandshake::new(HandshakeConfig::default(), now, &request, case.nonce);
+            let mut buf = BytesMut::from(&response[..len]);
+            prop_assert_eq!(client.handle_read(now, &mut buf), Ok(None));
+        }
         let split = case.response_split.index(response.len() + 1);
         let (accepted, left) = two_pieces(&response, split, |buf| client.handle_read(now, buf));
         prop_assert_eq!(&left[..], &case.server_frames[..]);

@@ -210,6 +210,17 @@ fn linger(stream: &mut TcpStream) {
     }
 }
 
+/// Answers a refused handshake (or a plain HTTP request) and closes:
+/// the response, our FIN, then unread request bytes are discarded (as in
+/// [`linger`]) so the kernel does not answer them with a RST that could
+/// destroy the response before the client reads it (RFC 9112 §9.6).
+pub fn respond_and_close(stream: &mut TcpStream, response: &[u8]) {
+    if stream.write_all(response).is_ok() {
+        let _ = stream.shutdown(Shutdown::Write);
+        linger(stream);
+    }
+}
+
 /// Reads the server handshake head: `Ok(Ok(request))`, or the error to answer.
 pub fn read_request(
     stream: &mut TcpStream,

@@ -196,6 +196,18 @@ pub async fn linger<S: AsyncRead + Unpin>(stream: &mut S) {
     .await;
 }
 
+/// Answers a refused handshake and closes: the response, our FIN, then
+/// unread request bytes are discarded (as in [`linger`]) so the kernel does
+/// not answer them with a RST that could destroy the response before the
+/// client reads it (RFC 9112 §9.6).
+pub async fn respond_and_close(stream: &mut tokio::net::TcpStream, response: &[u8]) {
+    let written = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(response)).await;
+    if matches!(written, Ok(Ok(()))) {
+        let _ = stream.shutdown().await;
+        linger(stream).await;
+    }
+}
+
 #[path = "entropy.rs"]
 mod entropy;
 #[allow(unused_imports)] // not every example that includes this driver needs it

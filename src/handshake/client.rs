@@ -278,7 +278,8 @@ impl ClientHandshake {
     /// - Any other `Err`: RFC 6455 §4.1: the client MUST fail the connection.
     ///
     /// Interim `1xx` responses other than `101` are skipped (RFC 9110 §15.2).
-    /// Limits and the deadline work as for the server.
+    /// Limits, the early check of the start line and the deadline work as
+    /// for the server.
     pub fn handle_read(
         &mut self,
         now: Instant,
@@ -286,6 +287,9 @@ impl ClientHandshake {
     ) -> Result<Option<Response>, HandshakeError> {
         loop {
             let Some(end) = self.reader.find_end(now, buf)? else {
+                self.reader.check_start(buf, |seen| {
+                    httparse::Response::new(&mut []).parse(seen).map(|_| ())
+                })?;
                 return Ok(None);
             };
             let head = buf.get(..end).unwrap_or_default();

@@ -27,8 +27,15 @@ pub(crate) struct HeadReader {
     lines: usize,
     /// Where the line being scanned starts.
     line_start: usize,
+    /// The start line was complete and passed [`check_start`](Self::check_start).
+    start_ok: bool,
     state: ReadState,
 }
+
+/// How many bytes of a start line still in progress [`HeadReader::check_start`]
+/// parses on each read: enough for any request or status line a client or
+/// server sends first; a longer one is checked once, when its line ends.
+const EARLY_START_CHECK: usize = 1024;
 
 #[derive(Clone, Debug)]
 enum ReadState {
@@ -49,6 +56,7 @@ impl HeadReader {
             scanned: 0,
             lines: 0,
             line_start: 0,
+            start_ok: false,
             state: ReadState::Reading,
         }
     }
@@ -69,9 +77,7 @@ impl HeadReader {
             ReadState::Failed(error) => return Err(error.clone()),
         }
         if self.scanned > buf.len() {
-            self.scanned = 0;
-            self.lines = 0;
-            self.line_start = 0;
+            self.restart();
         }
         // Never look past the limit: a head that ends later is too large anyway.
         let limit = buf.len().min(self.max_head_bytes);
@@ -117,6 +123,36 @@ impl HeadReader {
         Ok(None)
     }
 
+    /// Checks the start line of a head that is not complete yet, so that
+    /// bytes which can never begin an HTTP/1.1 message (a TLS handshake on a
+    /// plain port, another protocol, noise) fail at once instead of at the
+    /// deadline. `parse` is `httparse` with no header slots: `TooManyHeaders`
+    /// means the start line was whole and valid.
+    ///
+    /// Bounded work on a slow sender: a start line still in progress is
+    /// parsed only within its first [`EARLY_START_CHECK`] bytes, and a whole
+    /// one once. A rejection here is the error the complete head would give.
+    pub(crate) fn check_start(
+        &mut self,
+        buf: &[u8],
+        parse: impl FnOnce(&[u8]) -> Result<(), httparse::Error>,
+    ) -> Result<(), HandshakeError> {
+        if self.start_ok || !matches!(self.state, ReadState::Reading) {
+            return Ok(());
+        }
+        let seen = &buf[..self.scanned.min(buf.len())];
+        if self.lines == 0 && seen.len() > EARLY_START_CHECK {
+            return Ok(());
+        }
+        match parse(seen) {
+            Ok(()) | Err(httparse::Error::TooManyHeaders) => {
+                self.start_ok = self.lines > 0;
+                Ok(())
+            }
+            Err(error) => Err(self.parse_failed(error)),
+        }
+    }
+
     /// Enough `httparse` header slots for the head just found: every header
     /// ends a line, and the line count was checked against `max_headers`.
     pub(crate) fn header_slots(&self) -> usize {
@@ -148,6 +184,7 @@ impl HeadReader {
         self.scanned = 0;
         self.lines = 0;
         self.line_start = 0;
+        self.start_ok = false;
     }
 
     /// The deadline while the head is still awaited.

@@ -80,7 +80,11 @@ impl ServerHandshake {
     ///
     /// Limits apply while the head is partial: more than `max_head_bytes`
     /// without the blank line that ends the head, or more than `max_headers`
-    /// header lines, fail with `431` at once. A head still incomplete at or
+    /// header lines, fail with `431` at once. So do bytes that cannot begin
+    /// an HTTP/1.1 request (a TLS handshake on a plain port, another
+    /// protocol): the start line is checked within its first KiB and once it
+    /// is whole, and fails with the error the complete head would give. A
+    /// head still incomplete at or
     /// after the deadline fails with [`HandshakeError::Timeout`]; one that
     /// completes in this call is accepted.
     pub fn handle_read(
@@ -90,6 +94,9 @@ impl ServerHandshake {
     ) -> Result<Option<Request>, HandshakeError> {
         loop {
             let Some(end) = self.reader.find_end(now, buf)? else {
+                self.reader.check_start(buf, |seen| {
+                    httparse::Request::new(&mut []).parse(seen).map(|_| ())
+                })?;
                 return Ok(None);
             };
             let head = buf.get(..end).unwrap_or_default();
