@@ -158,6 +158,62 @@ fn two_pieces<T>(
     (value, buf)
 }
 
+/// Feeds `input` cut at `cuts` (then the rest) until a result or an error:
+/// that outcome and the bytes left in the buffer.
+fn read_in_pieces<T>(
+    input: &[u8],
+    cuts: &[usize],
+    mut read: impl FnMut(&mut BytesMut) -> Result<Option<T>, HandshakeError>,
+) -> (Result<Option<T>, HandshakeError>, BytesMut) {
+    let mut buf = BytesMut::new();
+    let mut start = 0;
+    for cut in cuts.iter().copied().chain([input.len()]) {
+        let cut = cut.clamp(start, input.len());
+        buf.extend_from_slice(&input[start..cut]);
+        start = cut;
+        match read(&mut buf) {
+            Ok(None) => {}
+            done => {
+                buf.extend_from_slice(&input[start..]);
+                return (done, buf);
+            }
+        }
+    }
+    (Ok(None), buf)
+}
+
+/// Heads near valid ones: the RFC request or response (with frame bytes
+/// behind it), cut short, with a few bytes overwritten (noise, CR/LF, a
+/// space, a colon), or plain noise; and where to cut them into reads.
+fn hostile_heads() -> impl Strategy<Value = (Vec<u8>, Vec<usize>)> {
+    let edit = (
+        any::<prop::sample::Index>(),
+        prop_oneof![any::<u8>(), prop::sample::select(b"\r\n :\x16".to_vec())],
+    );
+    let near_valid = (
+        prop::sample::select(vec![RFC_REQUEST, RFC_RESPONSE]),
+        prop::collection::vec(edit, 0..3),
+        any::<prop::sample::Index>(),
+        any::<bool>(),
+    )
+        .prop_map(|(base, edits, cut, truncate)| {
+            let mut bytes = [base, FRAME].concat();
+            for (at, byte) in edits {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len() + 1));
+            }
+            bytes
+        });
+    let input = prop_oneof![near_valid, prop::collection::vec(any::<u8>(), 0..300)];
+    (input, prop::collection::vec(0usize..300, 0..6)).prop_map(|(input, mut cuts)| {
+        cuts.sort_unstable();
+        (input, cuts)
+    })
+}
+
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
@@ -1023,7 +1079,9 @@ fn client_head_limit() {
     let config = HandshakeConfig::default().max_head_bytes(64);
     let request = ClientRequest::from_url("ws://h/").unwrap();
     let mut client = ClientHandshake::new(config, Instant::ZERO, &request, [1; 16]);
-    let mut buf = BytesMut::from(&[b'x'; 65][..]);
+    let mut head = b"HTTP/1.1 101 Switching Protocols\r\nX-Long: ".to_vec();
+    head.resize(65, b'x');
+    let mut buf = BytesMut::from(&head[..]);
     assert_eq!(
         client.handle_read(Instant::ZERO, &mut buf),
         Err(HandshakeError::HeadTooLarge { limit: 64 })
@@ -1321,6 +1379,30 @@ proptest! {
         prop_assert_eq!(accepted.header("x-server"), Some(&b"1"[..]));
         prop_assert_eq!(client.poll_timeout(), None);
         prop_assert_eq!(server.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_outcome_does_not_depend_on_how_reads_split_the_head(
+        (input, cuts) in hostile_heads(),
+        head_limit in prop::sample::select(vec![16usize, 64, 200, 8192]),
+        header_limit in prop::sample::select(vec![0usize, 2, 64]),
+    ) {
+        // The same bytes, whole or in pieces, end the same way: the same
+        // request or response with the same bytes left, or the same error.
+        let config = HandshakeConfig::default()
+            .max_head_bytes(head_limit)
+            .max_headers(header_limit);
+        let server = |pieces: &[usize]| {
+            let mut server = ServerHandshake::new(config.clone(), Instant::ZERO);
+            read_in_pieces(&input, pieces, |buf| server.handle_read(Instant::ZERO, buf))
+        };
+        prop_assert_eq!(server(&cuts), server(&[]));
+        let client = |pieces: &[usize]| {
+            let request = ClientRequest::from_url("ws://server.example.com/chat").unwrap();
+            let mut client = ClientHandshake::new(config.clone(), Instant::ZERO, &request, [1; 16]);
+            read_in_pieces(&input, pieces, |buf| client.handle_read(Instant::ZERO, buf))
+        };
+        prop_assert_eq!(client(&cuts), client(&[]));
     }
 
     #[test]

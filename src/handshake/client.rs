@@ -228,7 +228,9 @@ impl ClientHandshake {
         }
         write::end(&mut out);
         ClientHandshake {
-            reader: HeadReader::new(&config, now),
+            reader: HeadReader::new(&config, now, |seen| {
+                httparse::Response::new(&mut []).parse(seen).map(|_| ())
+            }),
             request: out,
             expected_accept: accept_key(key.as_bytes()),
             protocols: request.protocols.clone(),
@@ -287,9 +289,6 @@ impl ClientHandshake {
     ) -> Result<Option<Response>, HandshakeError> {
         loop {
             let Some(end) = self.reader.find_end(now, buf)? else {
-                self.reader.check_start(buf, |seen| {
-                    httparse::Response::new(&mut []).parse(seen).map(|_| ())
-                })?;
                 return Ok(None);
             };
             let head = buf.get(..end).unwrap_or_default();

@@ -27,14 +27,18 @@ pub(crate) struct HeadReader {
     lines: usize,
     /// Where the line being scanned starts.
     line_start: usize,
-    /// The start line was complete and passed [`check_start`](Self::check_start).
-    start_ok: bool,
+    /// `httparse` for this role's start line, with no header slots.
+    parse_start: StartLineParser,
     state: ReadState,
 }
 
-/// How many bytes of a start line still in progress [`HeadReader::check_start`]
-/// parses on each read: enough for any request or status line a client or
-/// server sends first; a longer one is checked once, when its line ends.
+/// Parses a start line (request or status line) with `httparse` and no
+/// header slots: `Ok` or `TooManyHeaders` when it is valid so far.
+pub(crate) type StartLineParser = fn(&[u8]) -> Result<(), httparse::Error>;
+
+/// How many bytes of a start line still in progress are parsed on each read:
+/// enough for the start of any request or status line; the rest of a longer
+/// one is checked once its line ends. This bounds the work a slow sender causes.
 const EARLY_START_CHECK: usize = 1024;
 
 #[derive(Clone, Debug)]
@@ -48,7 +52,11 @@ enum ReadState {
 }
 
 impl HeadReader {
-    pub(crate) fn new(config: &HandshakeConfig, now: Instant) -> Self {
+    pub(crate) fn new(
+        config: &HandshakeConfig,
+        now: Instant,
+        parse_start: StartLineParser,
+    ) -> Self {
         HeadReader {
             max_head_bytes: config.max_head_bytes,
             max_headers: config.max_headers,
@@ -56,7 +64,7 @@ impl HeadReader {
             scanned: 0,
             lines: 0,
             line_start: 0,
-            start_ok: false,
+            parse_start,
             state: ReadState::Reading,
         }
     }
@@ -105,12 +113,18 @@ impl HeadReader {
             }
             self.lines += 1;
             // The first line is the request or status line, the rest are headers.
+            if self.lines == 1 {
+                self.check_start(&buf[..at])?;
+            }
             if self.lines - 1 > self.max_headers {
                 let limit = self.max_headers;
                 return Err(self.fail(HandshakeError::TooManyHeaders { limit }));
             }
         }
         self.scanned = limit;
+        if self.lines == 0 {
+            self.check_start(&buf[..limit.min(EARLY_START_CHECK)])?;
+        }
         if buf.len() > self.max_head_bytes {
             let limit = self.max_head_bytes;
             return Err(self.fail(HandshakeError::HeadTooLarge { limit }));
@@ -123,32 +137,16 @@ impl HeadReader {
         Ok(None)
     }
 
-    /// Checks the start line of a head that is not complete yet, so that
-    /// bytes which can never begin an HTTP/1.1 message (a TLS handshake on a
-    /// plain port, another protocol, noise) fail at once instead of at the
-    /// deadline. `parse` is `httparse` with no header slots: `TooManyHeaders`
-    /// means the start line was whole and valid.
-    ///
-    /// Bounded work on a slow sender: a start line still in progress is
-    /// parsed only within its first [`EARLY_START_CHECK`] bytes, and a whole
-    /// one once. A rejection here is the error the complete head would give.
-    pub(crate) fn check_start(
-        &mut self,
-        buf: &[u8],
-        parse: impl FnOnce(&[u8]) -> Result<(), httparse::Error>,
-    ) -> Result<(), HandshakeError> {
-        if self.start_ok || !matches!(self.state, ReadState::Reading) {
-            return Ok(());
-        }
-        let seen = &buf[..self.scanned.min(buf.len())];
-        if self.lines == 0 && seen.len() > EARLY_START_CHECK {
-            return Ok(());
-        }
-        match parse(seen) {
-            Ok(()) | Err(httparse::Error::TooManyHeaders) => {
-                self.start_ok = self.lines > 0;
-                Ok(())
-            }
+    /// Fails at once on a start line that cannot begin an HTTP/1.1 message
+    /// (a TLS handshake on a plain port, another protocol, noise) instead of
+    /// waiting for the blank line or the deadline. Called when the start line
+    /// ends, and on each read within its first [`EARLY_START_CHECK`] bytes
+    /// while it is still in progress. `httparse` fails at the first byte it
+    /// cannot accept, so the error does not depend on where reads split the
+    /// head, and it is the error the complete head would give.
+    fn check_start(&mut self, seen: &[u8]) -> Result<(), HandshakeError> {
+        match (self.parse_start)(seen) {
+            Ok(()) | Err(httparse::Error::TooManyHeaders) => Ok(()),
             Err(error) => Err(self.parse_failed(error)),
         }
     }
@@ -184,7 +182,6 @@ impl HeadReader {
         self.scanned = 0;
         self.lines = 0;
         self.line_start = 0;
-        self.start_ok = false;
     }
 
     /// The deadline while the head is still awaited.
@@ -349,7 +346,7 @@ mod tests {
             .max_head_bytes(max_head_bytes)
             .max_headers(max_headers)
             .timeout(Some(Duration::from_secs(1)));
-        HeadReader::new(&config, Instant::ZERO)
+        HeadReader::new(&config, Instant::ZERO, |_| Ok(()))
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl ServerHandshake {
     /// ([`HandshakeConfig::timeout`]).
     pub fn new(config: HandshakeConfig, now: Instant) -> Self {
         ServerHandshake {
-            reader: HeadReader::new(&config, now),
+            reader: HeadReader::new(&config, now, |seen| {
+                httparse::Request::new(&mut []).parse(seen).map(|_| ())
+            }),
         }
     }
 
@@ -94,9 +96,6 @@ impl ServerHandshake {
     ) -> Result<Option<Request>, HandshakeError> {
         loop {
             let Some(end) = self.reader.find_end(now, buf)? else {
-                self.reader.check_start(buf, |seen| {
-                    httparse::Request::new(&mut []).parse(seen).map(|_| ())
-                })?;
                 return Ok(None);
             };
             let head = buf.get(..end).unwrap_or_default();
