@@ -436,20 +436,21 @@ impl Connection {
         // Messages to take one at a time before trying a run again.
         let mut singles = 0;
         while count < max && at < buf.len() {
-            if singles == 0 {
+            let h = ReadyHeader::parse(&buf[at..]);
+            if singles > 0 {
+                singles -= 1;
+            } else if h.kind == DataKind::Text && h.len <= Utf8Bytes::INLINE {
                 match lend_short_texts(&buf[at..], max - count, f) {
                     Run::Lent { messages, bytes } => {
                         count += messages;
                         at += bytes;
                         continue;
                     }
-                    Run::NotValid { messages } => singles = messages,
+                    // This one now, the rest of the run after it.
+                    Run::NotValid { messages } => singles = messages - 1,
                     Run::TooShort => {}
                 }
-            } else {
-                singles -= 1;
             }
-            let h = ReadyHeader::parse(&buf[at..]);
             let payload = &mut buf[at + h.head_len..at + h.head_len + h.len];
             let ok = match h.kind {
                 DataKind::Binary => {
@@ -1083,6 +1084,17 @@ const RUN_MAX: usize = 16;
 /// dominates a short text).
 fn lend_short_texts(buf: &[u8], max: usize, f: &mut impl FnMut(MessageRef<'_>)) -> Run {
     const ROOM: usize = RUN_MAX * (Utf8Bytes::INLINE + 1);
+    // Not a run unless the first two messages are short texts: checked
+    // before the buffers below are zeroed (about 900 bytes, which would
+    // cost a long message as much as its own header work).
+    // (`buf` holds whole frames, so a header starts wherever bytes are left.)
+    let short_text = |at: usize| {
+        let h = ReadyHeader::parse(buf.get(at..).filter(|rest| !rest.is_empty())?);
+        (h.kind == DataKind::Text && h.len <= Utf8Bytes::INLINE).then_some(at + h.head_len + h.len)
+    };
+    if max < 2 || short_text(0).and_then(short_text).is_none() {
+        return Run::TooShort;
+    }
     let mut text = [0u8; ROOM + 32];
     // (where the text starts in `text`, its length, where its frame ends)
     let mut spans = [(0usize, 0usize, 0usize); RUN_MAX];
