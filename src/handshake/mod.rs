@@ -14,7 +14,9 @@
 //!   [`ClientHandshake::handle_read`] yields the validated [`Response`].
 //!
 //! Both roles enforce [`HandshakeConfig`] limits while the head is still
-//! partial and expose their deadline as [`poll_timeout`](ServerHandshake::poll_timeout) /
+//! partial, fail at once on a start line that cannot begin an HTTP/1.1 head
+//! (whatever the read boundaries, with the error the whole head would give),
+//! and expose their deadline as [`poll_timeout`](ServerHandshake::poll_timeout) /
 //! [`handle_timeout`](ServerHandshake::handle_timeout).
 //!
 //! ```
