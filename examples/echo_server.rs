@@ -6,7 +6,8 @@
 //!
 //! Flags (all optional): `--addr ADDR`, `--max-message-size BYTES`,
 //! `--max-frame-size BYTES`, `--origin ORIGIN` (repeatable allow-list),
-//! `--ping-interval-ms MS`, `--pong-timeout-ms MS`, `--idle-timeout-ms MS`,
+//! `--ping-interval-ms MS` (default 30000; 0 turns keepalive off),
+//! `--pong-timeout-ms MS` (default 20000), `--idle-timeout-ms MS`,
 //! `--close-timeout-ms MS`, `--handshake-timeout-ms MS`.
 //!
 //! A plain `GET /` without the upgrade headers (open `http://127.0.0.1:9001/`

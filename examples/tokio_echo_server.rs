@@ -7,7 +7,8 @@
 //!
 //! Flags (all optional): `--addr ADDR` (default 127.0.0.1:9002),
 //! `--max-message-size BYTES`, `--max-frame-size BYTES`,
-//! `--ping-interval-ms MS`, `--pong-timeout-ms MS`, `--idle-timeout-ms MS`,
+//! `--ping-interval-ms MS` (default 30000; 0 turns keepalive off),
+//! `--pong-timeout-ms MS` (default 20000), `--idle-timeout-ms MS`,
 //! `--close-timeout-ms MS`, `--handshake-timeout-ms MS`.
 //!
 //! What it shows: how to drive the sans-IO core from `tokio::net` on a

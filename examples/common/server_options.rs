@@ -28,9 +28,15 @@ pub const USAGE: &str = "[--addr ADDR] [--max-message-size BYTES] [--max-frame-s
 pub fn parse_server_args(default_addr: &str) -> Result<ServerOptions, String> {
     let mut options = ServerOptions {
         addr: default_addr.into(),
+        // Keepalive on by default: a ping after 30 s of silence (under the
+        // 60 s idle cut of common proxies), and a peer that answers nothing
+        // for 20 s more is half-open and dropped (1011), so a vanished
+        // client does not hold its thread forever. `--ping-interval-ms 0`
+        // turns it off.
         config: Config::default()
             .max_message_size(64 << 20)
-            .max_frame_size(64 << 20),
+            .max_frame_size(64 << 20)
+            .ping_interval(Some(Duration::from_secs(30))),
         handshake: HandshakeConfig::default(),
         origins: Vec::new(),
     };
