@@ -82,12 +82,12 @@ impl ServerHandshake {
     ///
     /// Limits apply while the head is partial: more than `max_head_bytes`
     /// without the blank line that ends the head, or more than `max_headers`
-    /// header lines, fail with `431` at once. So do bytes that cannot begin
-    /// an HTTP/1.1 request (a TLS handshake on a plain port, another
-    /// protocol): the start line is checked within its first KiB and once it
-    /// is whole, and fails with the error the complete head would give. A
-    /// head still incomplete at or
-    /// after the deadline fails with [`HandshakeError::Timeout`]; one that
+    /// header lines, fail with `431` at once. Bytes that cannot begin an
+    /// HTTP/1.1 request (a TLS handshake on a plain port, another protocol)
+    /// fail at once too, with the error the complete head would give (`400`,
+    /// or `505` for another version): the start line is checked within its
+    /// first KiB and once it is whole. A head still incomplete at or after
+    /// the deadline fails with [`HandshakeError::Timeout`]; one that
     /// completes in this call is accepted.
     pub fn handle_read(
         &mut self,
