@@ -109,14 +109,23 @@ impl SmallFrames {
     /// Takes the frame at the front.
     fn take(&mut self) -> OutFrame {
         let mut frame = OutFrame::EMPTY;
+        (frame.head_len, frame.inline_len) = self.take_into(&mut frame.head);
+        frame
+    }
+
+    /// Copies the frame at the front into `head` and takes it; returns its
+    /// header and payload lengths.
+    #[inline(always)]
+    fn take_into(&mut self, head: &mut [u8; INLINE]) -> (u8, u8) {
         let len = self.front_len();
         let payload_len = usize::from(self.bytes[self.read + 1] & 0x7F);
-        frame.head[..len].copy_from_slice(&self.bytes[self.read..self.read + len]);
-        // len <= INLINE
-        frame.head_len = u8::try_from(len - payload_len).unwrap_or(0);
-        frame.inline_len = u8::try_from(payload_len).unwrap_or(0);
+        head[..len].copy_from_slice(&self.bytes[self.read..self.read + len]);
         self.consume(1, len);
-        frame
+        // len <= INLINE
+        (
+            u8::try_from(len - payload_len).unwrap_or(0),
+            u8::try_from(payload_len).unwrap_or(0),
+        )
     }
 
     /// Marks `frames` frames of `len` bytes handed out; once all are, the
@@ -297,6 +306,7 @@ impl Connection {
     /// stored in the frame itself (no allocation). A server copies the slice
     /// once; with data already in `Bytes`, [`send_binary`](Connection::send_binary)
     /// sends it without copying.
+    #[inline]
     pub fn send_binary_copy(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.send_body(OpCode::Binary, Body::Borrowed(data))
     }
@@ -402,6 +412,7 @@ impl Connection {
                 .is_none_or(|e| e.small.frames == 0 && e.pending_pong.is_none())
     }
 
+    #[inline]
     fn send_body(&mut self, opcode: OpCode, body: Body<'_>) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.tx_fragment.is_some() {
@@ -550,6 +561,7 @@ impl Connection {
         self.queue_rsv(opcode, fin, 0, Body::Shared(payload));
     }
 
+    #[inline(always)]
     fn queue_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) {
         // A short frame a client masks, or whose payload is copied anyway.
         if body.len() <= SHORT_PAYLOAD
@@ -558,6 +570,12 @@ impl Connection {
             self.queue_small(opcode, fin, rsv, body.as_slice());
             return;
         }
+        self.queue_frame(opcode, fin, rsv, body);
+    }
+
+    /// Encodes and queues a frame that is not short.
+    #[inline(never)]
+    fn queue_frame(&mut self, opcode: OpCode, fin: bool, rsv: u8, body: Body<'_>) {
         let frame = self.encode_rsv(opcode, fin, rsv, body);
         self.tx_bytes += frame.len();
         self.enqueue(Queued::Frame(frame));
@@ -578,6 +596,7 @@ impl Connection {
     }
 
     /// Encodes a short frame after everything queued.
+    #[inline]
     fn queue_small(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.next_mask();
         let first = (u8::from(fin) << 7) | ((rsv & 0x07) << 4) | opcode.as_u8();
@@ -615,6 +634,7 @@ impl Connection {
     }
 
     /// Once no short frame waits, the buffer follows the queue's rule.
+    #[inline]
     fn release_small(&mut self) {
         let keeps_state = self.keeps_state();
         if let Some(ext) = self.ext.as_mut()
@@ -654,6 +674,7 @@ impl Connection {
     }
 
     /// The masking key for the next frame: a client's, or none.
+    #[inline]
     fn next_mask(&mut self) -> Option<[u8; 4]> {
         self.ext
             .as_mut()
@@ -732,7 +753,32 @@ impl Connection {
     /// events in the order they arose, then the answer to the latest ping of a
     /// flood, then (once the end is decided)
     /// [`Output::Shutdown`] and finally [`Event::Closed`], exactly once.
+    #[inline]
     pub fn poll_output(&mut self) -> Output {
+        // The usual cases, small enough to inline into the driver's loop:
+        // with nothing queued, no message split off, no ping due and no end
+        // to report, the next output is a short frame, or `Wait` unless a
+        // pong is owed. Everything else takes the full order below.
+        if !self.keepalive_pending
+            && self.rx_ready.is_empty()
+            && self.queue.is_empty()
+            && self.state != State::Finishing
+        {
+            if self.has_small_frames() {
+                return self.small_transmit();
+            }
+            if self.ext.as_ref().is_none_or(|e| e.pending_pong.is_none()) {
+                return Output::Wait {
+                    until: self.next_deadline(),
+                };
+            }
+        }
+        self.poll_output_in_order()
+    }
+
+    /// [`poll_output`](Self::poll_output) in full.
+    #[inline(never)]
+    fn poll_output_in_order(&mut self) -> Output {
         if self.keepalive_pending {
             let frame = self.keepalive_ping();
             return self.transmit(frame);
@@ -1006,6 +1052,31 @@ impl Connection {
     fn owed_pong_frame(&mut self, payload: Bytes) -> OutFrame {
         self.trim_ext();
         self.encode(OpCode::Pong, true, payload)
+    }
+
+    /// `self.transmit(self.take_small())`, with the frame built where the
+    /// output is returned (no moves of the frame in between).
+    #[inline(always)]
+    fn small_transmit(&mut self) -> Output {
+        let mut head = [0u8; INLINE];
+        let (head_len, inline_len) = match self.ext.as_mut() {
+            Some(ext) => ext.small.take_into(&mut head),
+            None => (0, 0),
+        };
+        let len = usize::from(head_len) + usize::from(inline_len);
+        self.tx_bytes -= len;
+        self.release_small();
+        self.stats.frames_out += 1;
+        self.stats.bytes_out += len as u64;
+        Output::Transmit(Transmit {
+            frame: OutFrame {
+                head,
+                head_len,
+                inline_len,
+                payload: Bytes::new(),
+            },
+            pos: 0,
+        })
     }
 
     fn transmit(&mut self, frame: OutFrame) -> Output {
