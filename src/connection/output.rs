@@ -828,8 +828,7 @@ impl Connection {
             return Output::Event(event);
         }
         if self.has_small_frames() {
-            let frame = self.take_small();
-            return self.transmit(frame);
+            return self.small_transmit();
         }
         if let Some(frame) = self.owed_pong() {
             return self.transmit(frame);
