@@ -98,12 +98,22 @@ fn xor_word(word: &mut [u8], k64: u64) {
     word.copy_from_slice(&(u64::from_ne_bytes(w) ^ k64).to_ne_bytes());
 }
 
-/// Appends `src` masked with `key` (from offset 0) to `out`: the copy and the
-/// XOR in one pass, for a payload the caller does not own.
+/// Appends `src` masked with `key` (from offset 0) to `out`, for a payload
+/// the caller does not own.
 ///
-/// About as fast as a plain copy: the compiler turns the word-at-a-time
-/// iterator into vector code, and `extend` over it writes `out` only once.
+/// Up to 48 KiB, a plain copy and then the XOR in place, both at vector
+/// speed while the bytes stay in L1: up to twice as fast as one fused pass,
+/// which the compiler does not vectorise as well. Longer payloads take the
+/// fused pass, so that `out` is written once rather than twice: from 64 to
+/// 512 KiB the two ways cost the same, and from 1 MiB on one pass is 10-30%
+/// faster.
 pub fn mask_into(out: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
+    if src.len() <= COPY_THEN_MASK {
+        let start = out.len();
+        out.extend_from_slice(src);
+        apply_mask(&mut out[start..], key, 0);
+        return;
+    }
     let k64 = key_word(key);
     let words = src.chunks_exact(8);
     let rest = words.remainder();
@@ -117,6 +127,9 @@ pub fn mask_into(out: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
     // starts again at its first byte.
     out.extend(rest.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
 }
+
+/// The longest payload [`mask_into`] copies before masking it in place.
+const COPY_THEN_MASK: usize = 48 * 1024;
 
 /// The byte-at-a-time definition, the reference the fast path is tested against.
 pub fn apply_mask_naive(data: &mut [u8], key: [u8; 4], offset: usize) {
@@ -290,7 +303,15 @@ mod tests {
         }
 
         #[test]
-        fn mask_into_equals_naive(data in prop::collection::vec(any::<u8>(), 0..300), key in any::<[u8; 4]>(), prefix in prop::collection::vec(any::<u8>(), 0..4)) {
+        fn mask_into_equals_naive(
+            // Both ways: copy then mask (up to COPY_THEN_MASK), one pass above.
+            data in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..2200),
+                prop::collection::vec(any::<u8>(), COPY_THEN_MASK - 8..COPY_THEN_MASK + 40),
+            ],
+            key in any::<[u8; 4]>(),
+            prefix in prop::collection::vec(any::<u8>(), 0..20),
+        ) {
             let mut naive = data.clone();
             apply_mask_naive(&mut naive, key, 0);
             let mut out = prefix.clone();
