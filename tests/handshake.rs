@@ -397,6 +397,50 @@ fn duplicate_key_is_400() {
 }
 
 #[test]
+fn a_request_with_a_body_is_400() {
+    // RFC 9112 §6.3: the bytes after such a head are its body; read as
+    // frames, they would let a smuggled request through.
+    for (name, value) in [
+        ("Content-Length", "5"),
+        ("Content-Length", "00001"),
+        ("Content-Length", ""),
+        ("Transfer-Encoding", "chunked"),
+        ("transfer-encoding", "identity"),
+    ] {
+        let error = serve_err(&plus(name, value));
+        assert_eq!(
+            error,
+            HandshakeError::Malformed("the request has a body"),
+            "{name}: {value}"
+        );
+        assert_eq!(error.status(), 400);
+    }
+    let error = serve_err(&head(
+        "GET / HTTP/1.1",
+        &[
+            valid_headers(),
+            vec![
+                ("Content-Length".into(), "0".into()),
+                ("Content-Length".into(), "7".into()),
+            ],
+        ]
+        .concat(),
+    ));
+    assert_eq!(error, HandshakeError::DuplicateHeader("Content-Length"));
+}
+
+#[test]
+fn an_empty_body_is_accepted() {
+    // `Content-Length: 0` announces no body: nothing to misread.
+    for value in ["0", "000"] {
+        assert!(
+            matches!(serve(&plus("Content-Length", value)), Ok(Some(_))),
+            "Content-Length: {value}"
+        );
+    }
+}
+
+#[test]
 fn duplicate_origin_is_400() {
     let mut headers = valid_headers();
     headers.push(("Origin".into(), "https://good.example".into()));

@@ -111,6 +111,20 @@ pub(crate) fn validate(parsed: &httparse::Request<'_, '_>) -> Result<Request, Ha
         Some(host) if !host.is_empty() => text(host, "Host is not UTF-8")?,
         _ => return Err(HandshakeError::MissingHost),
     };
+    // RFC 9112 §6.3: a request with `Transfer-Encoding` or a non-zero
+    // `Content-Length` has a body, and the bytes after its head are that
+    // body, not the first WebSocket frames. A handshake has no use for one
+    // (RFC 6455 §4.1 describes a bare GET), and reading a body as frames is
+    // how a smuggled request would get past an intermediary: refused.
+    if fields.get("Transfer-Encoding").is_some() {
+        return Err(HandshakeError::Malformed("the request has a body"));
+    }
+    match fields.get_unique("Content-Length")? {
+        Some(length) if length.is_empty() || length.iter().any(|&b| b != b'0') => {
+            return Err(HandshakeError::Malformed("the request has a body"));
+        }
+        _ => {}
+    }
     // RFC 6455 §4.2.1 (3): Upgrade includes "websocket", case-insensitive.
     if !fields.has_token("Upgrade", "websocket") {
         return Err(HandshakeError::MissingUpgrade);

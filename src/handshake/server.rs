@@ -80,6 +80,10 @@ impl ServerHandshake {
     ///   Later calls return `Ok(None)` and consume nothing.
     /// - `Err(e)`: write [`e.response()`](HandshakeError::response) and close.
     ///
+    /// The head is checked against RFC 6455 §4.2.1; a request that announces
+    /// a body (`Transfer-Encoding`, or a `Content-Length` other than 0) is
+    /// refused too (`400`), as bytes after the head would be body, not frames.
+    ///
     /// Limits apply while the head is partial: more than `max_head_bytes`
     /// without the blank line that ends the head, or more than `max_headers`
     /// header lines, fail with `431` at once. Bytes that cannot begin an
