@@ -32,6 +32,10 @@ pub enum ProtocolError {
     /// RFC 6455 §5.2: the most significant bit of a 64-bit length MUST be 0.
     #[error("64-bit payload length with the most significant bit set")]
     LengthTopBit,
+    /// RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the
+    /// length"; this one (the payload length) came in a longer form.
+    #[error("payload length {0} not in its shortest encoding")]
+    NonMinimalLength(u64),
     /// RFC 6455 §5.4: a continuation frame with no message in progress.
     #[error("continuation frame without a message in progress")]
     UnexpectedContinuation,
@@ -81,6 +85,7 @@ impl ProtocolError {
             | ProtocolError::FragmentedControl
             | ProtocolError::ControlTooLong(_)
             | ProtocolError::LengthTopBit
+            | ProtocolError::NonMinimalLength(_)
             | ProtocolError::UnexpectedContinuation
             | ProtocolError::MessageInProgress
             | ProtocolError::CloseFrameTooShort

@@ -162,6 +162,30 @@ fn length_top_bit() {
 }
 
 #[test]
+fn a_length_not_in_its_shortest_form() {
+    // RFC 6455 §5.2: "the minimal number of bytes MUST be used to encode the
+    // length" (124 bytes "can't be encoded as the sequence 126, 0, 124").
+    let payload = [b'a'; 124];
+    let mut bytes = vec![0x82, 0x80 | 126, 0, 124];
+    bytes.extend_from_slice(&KEY);
+    bytes.extend(payload.iter().enumerate().map(|(i, b)| b ^ KEY[i % 4]));
+    server_fails(&bytes, ProtocolError::NonMinimalLength(124));
+    // Known from the length bytes alone, before the key and payload arrive.
+    server_fails(&bytes[..4], ProtocolError::NonMinimalLength(124));
+    let mut long = vec![0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+    long.extend_from_slice(&KEY);
+    server_fails(&long, ProtocolError::NonMinimalLength(256));
+    client_fails(
+        &[0x82, 126, 0, 5, 1, 2, 3, 4, 5],
+        ProtocolError::NonMinimalLength(5),
+    );
+    // Behind whole messages in the same read (the batch path reads ahead).
+    let mut behind = masked_frame(true, 0x2, b"ok", KEY);
+    behind.extend_from_slice(&bytes);
+    server_fails(&behind, ProtocolError::NonMinimalLength(124));
+}
+
+#[test]
 fn header_declaring_2_pow_62_bytes_is_rejected_with_1009_at_once() {
     let mut bytes = vec![0x82, 0xFF];
     bytes.extend_from_slice(&0x4000_0000_0000_0000u64.to_be_bytes());
@@ -447,7 +471,7 @@ fn invalid_utf8_close_reason() {
 
 #[test]
 fn close_code_table_row_by_row() {
-    let rows: [(ProtocolError, u16); 15] = [
+    let rows: [(ProtocolError, u16); 16] = [
         (ProtocolError::ReservedBits, 1002),
         (ProtocolError::ReservedOpcode(3), 1002),
         (ProtocolError::UnmaskedFrame, 1002),
@@ -455,6 +479,7 @@ fn close_code_table_row_by_row() {
         (ProtocolError::FragmentedControl, 1002),
         (ProtocolError::ControlTooLong(126), 1002),
         (ProtocolError::LengthTopBit, 1002),
+        (ProtocolError::NonMinimalLength(5), 1002),
         (ProtocolError::UnexpectedContinuation, 1002),
         (ProtocolError::MessageInProgress, 1002),
         (ProtocolError::FrameTooLarge { size: 2, limit: 1 }, 1009),

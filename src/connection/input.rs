@@ -338,7 +338,7 @@ impl Connection {
                     Some((2, usize::from(len7)))
                 } else if let [_, _, hi, lo, ..] = *rest
                     && len7 == 126
-                    && u64::from(u16::from_be_bytes([hi, lo])) <= limit
+                    && (126..=limit).contains(&u64::from(u16::from_be_bytes([hi, lo])))
                 {
                     Some((4, usize::from(u16::from_be_bytes([hi, lo]))))
                 } else {

@@ -85,8 +85,8 @@ impl FrameHeader {
     /// `Ok(None)` means more bytes are needed; `Ok(Some((header, len)))` gives
     /// the header and how many bytes it took. Rules that need no context are
     /// checked here, in wire order: reserved opcodes, fragmented control
-    /// frames, the 64-bit length's top bit, and control frames longer than 125
-    /// bytes (once the length is known).
+    /// frames, the 64-bit length's top bit, a length not in its shortest form,
+    /// and control frames longer than 125 bytes (once the length is known).
     /// RSV bits, masking direction and limits depend on the connection and are
     /// left to the caller.
     pub fn decode(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
@@ -105,7 +105,13 @@ impl FrameHeader {
                 let Some(b) = buf.get(2..4) else {
                     return Ok(None);
                 };
-                (u64::from(u16::from_be_bytes([b[0], b[1]])), 4)
+                let len = u64::from(u16::from_be_bytes([b[0], b[1]]));
+                // RFC 6455 §5.2: the shortest form MUST be used (browsers
+                // fail the connection on a longer one).
+                if len < 126 {
+                    return Err(ProtocolError::NonMinimalLength(len));
+                }
+                (len, 4)
             }
             127 => {
                 let Some(b) = buf.get(2..10) else {
@@ -117,6 +123,9 @@ impl FrameHeader {
                 // RFC 6455 §5.2: the most significant bit MUST be 0.
                 if len >> 63 != 0 {
                     return Err(ProtocolError::LengthTopBit);
+                }
+                if len <= 0xFFFF {
+                    return Err(ProtocolError::NonMinimalLength(len));
                 }
                 (len, 10)
             }
@@ -314,6 +323,26 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_length_in_a_longer_form_than_needed_is_an_error() {
+        for (buf, len) in [
+            (&[0x82, 126, 0, 0][..], 0),
+            (&[0x82, 126, 0, 125], 125),
+            (&[0x82, 127, 0, 0, 0, 0, 0, 0, 0, 125], 125),
+            (&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF], 65535),
+        ] {
+            assert_eq!(
+                FrameHeader::decode(buf),
+                Err(ProtocolError::NonMinimalLength(len)),
+                "{buf:?}"
+            );
+        }
+        // The shortest forms of the boundary lengths are fine.
+        assert!(FrameHeader::decode(&[0x82, 126, 0, 126]).is_ok_and(|h| h.is_some()));
+        let buf = [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0];
+        assert!(FrameHeader::decode(&buf).is_ok_and(|h| h.is_some()));
     }
 
     #[test]
