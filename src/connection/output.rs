@@ -596,7 +596,7 @@ impl Connection {
     }
 
     /// Encodes a short frame after everything queued.
-    #[inline]
+    #[inline(always)]
     fn queue_small(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = self.next_mask();
         let first = (u8::from(fin) << 7) | ((rsv & 0x07) << 4) | opcode.as_u8();
