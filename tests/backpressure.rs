@@ -266,6 +266,34 @@ fn no_pong_when_auto_pong_is_off() {
 }
 
 #[test]
+fn pongs_by_hand() {
+    // With auto_pong off, the application answers (RFC 6455 §5.5.2: same
+    // payload); a pong may also go out unsolicited (§5.5.3). Masked by a
+    // client, refused past 125 bytes and after the close frame.
+    let mut s = server_with(Config::default().auto_pong(false));
+    let outs = feed(&mut s, T0, &masked_frame(true, PING, b"hi", KEY));
+    let Out::Event(Event::Ping(payload)) = &outs[0] else {
+        panic!("{outs:?}")
+    };
+    s.pong(payload.clone()).unwrap();
+    assert_eq!(
+        transmits(&drain(&mut s)),
+        vec![unmasked_frame(true, PONG, b"hi")]
+    );
+    assert_eq!(s.pong(vec![0; 126]), Err(SendError::ControlTooLong(126)));
+
+    let mut c = client();
+    c.pong(&b"beat"[..]).unwrap();
+    let frames = sent_frames(&drain(&mut c), Origin::Client);
+    assert_eq!(
+        (frames[0].opcode, &frames[0].payload[..]),
+        (PONG, &b"beat"[..])
+    );
+    c.close(T0, CloseCode::NORMAL, "").unwrap();
+    assert_eq!(c.pong(&b"late"[..]), Err(SendError::Closed));
+}
+
+#[test]
 fn fragmented_text_splitting_a_multibyte_char_arrives_as_one_message() {
     let mut c = client();
     let mut s = server();

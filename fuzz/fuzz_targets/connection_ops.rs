@@ -112,6 +112,8 @@ enum Op {
         text: Option<String>,
         bytes: Vec<u8>,
     },
+    /// An unsolicited pong.
+    Pong(Vec<u8>),
 }
 
 struct Harness {
@@ -388,6 +390,12 @@ fuzz_target!(|script: Script| {
                 let ok = h.conn.ping(p).is_ok();
                 assert!(!(ok && long), "ping of more than 125 bytes accepted");
                 h.after_command(ok, "ping");
+            }
+            Op::Pong(p) => {
+                let long = p.len() > 125;
+                let ok = h.conn.pong(p).is_ok();
+                assert!(!(ok && long), "pong of more than 125 bytes accepted");
+                h.after_command(ok, "pong");
             }
             Op::Close(code, reason) => {
                 let was_open = h.conn.is_open();

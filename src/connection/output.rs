@@ -481,6 +481,31 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues an unsolicited pong with `payload` (at most 125 bytes): a
+    /// one-way heartbeat the peer does not answer (RFC 6455 §5.5.3).
+    ///
+    /// Pings are answered without this (see [`Config::auto_pong`](crate::Config::auto_pong)); with
+    /// `auto_pong` off, this is also how a test answers them by hand.
+    ///
+    /// ```
+    /// use wsmachine::{Config, Connection, Instant, Output};
+    ///
+    /// let mut conn = Connection::server(Config::default(), Instant::ZERO);
+    /// conn.pong(&b"hb"[..]).unwrap();
+    /// let Output::Transmit(t) = conn.poll_output() else { panic!() };
+    /// assert_eq!((t.header(), t.payload()), (&[0x8A, 2][..], &b"hb"[..]));
+    /// ```
+    pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.check_can_send()?;
+        let payload = payload.into();
+        if payload.len() > 125 {
+            return Err(SendError::ControlTooLong(payload.len()));
+        }
+        self.check_room(payload.len())?;
+        self.queue(OpCode::Pong, true, payload);
+        Ok(())
+    }
+
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes).
     ///
     /// The close frame goes out after the data already queued. The connection
