@@ -470,14 +470,8 @@ impl Connection {
 
     /// Queues a ping with `payload` (at most 125 bytes).
     pub fn ping(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
-        self.check_can_send()?;
-        let payload = payload.into();
-        if payload.len() > 125 {
-            return Err(SendError::ControlTooLong(payload.len()));
-        }
-        self.check_room(payload.len())?;
+        self.send_control(OpCode::Ping, payload.into())?;
         self.stats.pings_sent += 1;
-        self.queue(OpCode::Ping, true, payload);
         Ok(())
     }
 
@@ -496,13 +490,17 @@ impl Connection {
     /// assert_eq!((t.header(), t.payload()), (&[0x8A, 2][..], &b"hb"[..]));
     /// ```
     pub fn pong(&mut self, payload: impl Into<Bytes>) -> Result<(), SendError> {
+        self.send_control(OpCode::Pong, payload.into())
+    }
+
+    /// Queues a ping or a pong (RFC 6455 §5.5: at most 125 bytes).
+    fn send_control(&mut self, opcode: OpCode, payload: Bytes) -> Result<(), SendError> {
         self.check_can_send()?;
-        let payload = payload.into();
         if payload.len() > 125 {
             return Err(SendError::ControlTooLong(payload.len()));
         }
         self.check_room(payload.len())?;
-        self.queue(OpCode::Pong, true, payload);
+        self.queue(opcode, true, payload);
         Ok(())
     }
 
