@@ -441,6 +441,40 @@ fn an_empty_body_is_accepted() {
 }
 
 #[test]
+fn the_path_is_the_resource_name_of_the_target() {
+    // RFC 6455 §4.2.1 (1): origin form, or an absolute http(s)/ws(s) URI
+    // whose path and query are the resource name.
+    for (target, path) in [
+        ("/chat?room=1", "/chat?room=1"),
+        ("ws://server.example.com/chat?room=1", "/chat?room=1"),
+        ("WSS://server.example.com:8443/a/b", "/a/b"),
+        ("http://server.example.com", "/"),
+        ("https://server.example.com?q=1", "/?q=1"),
+    ] {
+        let request = serve(&head(&format!("GET {target} HTTP/1.1"), &valid_headers()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.path(), path, "{target}");
+    }
+    // Forms a GET to a WebSocket resource cannot take.
+    for target in [
+        "*",
+        "server.example.com:80",
+        "ftp://server.example.com/x",
+        "ws:///x",
+        "chat",
+    ] {
+        let error = serve_err(&head(&format!("GET {target} HTTP/1.1"), &valid_headers()));
+        assert_eq!(
+            error,
+            HandshakeError::Malformed("request target is neither a path nor an absolute URI"),
+            "{target}"
+        );
+        assert_eq!(error.status(), 400);
+    }
+}
+
+#[test]
 fn duplicate_origin_is_400() {
     let mut headers = valid_headers();
     headers.push(("Origin".into(), "https://good.example".into()));

@@ -29,8 +29,9 @@ pub struct Request {
 }
 
 impl Request {
-    /// The request target as sent (RFC 6455 §4.1 "resource name"), path and
-    /// query, e.g. `/chat?room=1`.
+    /// The resource name (RFC 6455 §3), path and query, e.g. `/chat?room=1`:
+    /// the request target as sent, or its path and query when the client
+    /// sent an absolute URI (`GET ws://host/chat?room=1`).
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -100,9 +101,12 @@ pub(crate) fn validate(parsed: &httparse::Request<'_, '_>) -> Result<Request, Ha
     if parsed.version != Some(1) {
         return Err(HandshakeError::UnsupportedHttpVersion);
     }
-    let path = parsed
+    let target = parsed
         .path
         .ok_or(HandshakeError::Malformed("no request target"))?;
+    let path = resource_name(target).ok_or(HandshakeError::Malformed(
+        "request target is neither a path nor an absolute URI",
+    ))?;
     let fields = Fields::new(parsed.headers);
 
     // RFC 6455 §4.2.1 (2): a Host header; RFC 9112 §3.2: a server MUST answer
@@ -173,13 +177,43 @@ pub(crate) fn validate(parsed: &httparse::Request<'_, '_>) -> Result<Request, Ha
         .collect::<Result<Vec<_>, _>>()?;
 
     Ok(Request {
-        path: String::from(path),
+        path,
         host,
         origin,
         key,
         protocols,
         extensions,
         fields,
+    })
+}
+
+/// The resource name (RFC 6455 §3: path and query) of a request target in
+/// origin form (`/chat?room=1`) or absolute form (`ws://host/chat?room=1`;
+/// RFC 6455 §4.2.1 (1) allows an absolute http, https, ws or wss URI, and
+/// RFC 9112 §3.2.2 asks servers to accept it). Any other form (`*`,
+/// `host:port`, another scheme, no host) is `None`.
+fn resource_name(target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return Some(String::from(target));
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    if !["http", "https", "ws", "wss"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+    {
+        return None;
+    }
+    // The authority runs to the path or the query.
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    if end == 0 {
+        return None;
+    }
+    let resource = &rest[end..];
+    Some(if resource.starts_with('/') {
+        String::from(resource)
+    } else {
+        // An empty path is "/" (RFC 6455 §3), before any query.
+        alloc::format!("/{resource}")
     })
 }
 
