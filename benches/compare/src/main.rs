@@ -169,11 +169,32 @@ fn floor(w: &Workload) {
             let mut out = Vec::with_capacity(w.msg_len);
             for i in 0..w.n {
                 out.clear();
-                wsmachine::frame::mask_into(&mut out, w.payload(i), [1, 2, 3, 4]);
+                masked_copy(&mut out, w.payload(i), [1, 2, 3, 4]);
                 black_box(&mut out);
             }
         }
     }
+}
+
+/// The encode floor's masked copy: one fused pass, a word at a time.
+/// Inlined into the floor's loop (the key and the buffer known), this is the
+/// fastest form for every payload here, 16 bytes included, where a call to
+/// `memcpy` followed by a masking pass (what `wsmachine::frame::mask_into`
+/// does up to 48 KiB, as it is faster where the library calls it) costs
+/// twice the time.
+#[inline(always)]
+fn masked_copy(out: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
+    let k = u64::from(u32::from_ne_bytes(key));
+    let k64 = k | (k << 32);
+    let words = src.chunks_exact(8);
+    let rest = words.remainder();
+    out.reserve(src.len());
+    out.extend(words.flat_map(|w| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        (u64::from_ne_bytes(word) ^ k64).to_ne_bytes()
+    }));
+    out.extend(rest.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
 }
 
 /// What a timed slot runs.
