@@ -13,7 +13,8 @@
 //! chunked message) exceeds max_message_size; after each read the buffer is
 //! empty or shorter than one header plus max_frame_size; exactly one `Closed`
 //! after EOF; in `Messages` delivery the events do not depend on the split;
-//! `FrameHeader::decode` round-trips through `encode` for minimal encodings.
+//! `FrameHeader::decode` accepts only minimal length encodings and
+//! round-trips through `encode`.
 //! With permessage-deflate the size oracles apply to the inflated messages:
 //! no bomb inflates past max_message_size.
 
@@ -194,15 +195,15 @@ fn header_round_trip(bytes: &[u8]) {
                 127 => h.payload_len > 0xFFFF,
                 _ => true,
             };
+            // RFC 6455 §5.2: a longer length form than needed is an error.
+            assert!(minimal, "a non-minimal length was accepted: {h:?}");
             assert_eq!(h.mask.is_some(), bytes[1] & 0x80 != 0);
             assert_eq!(h.fin, bytes[0] & 0x80 != 0);
             assert_eq!(h.rsv, (bytes[0] >> 4) & 7);
             assert_eq!(h.opcode.as_u8(), bytes[0] & 0x0F);
-            if minimal {
-                let mut out = [0u8; MAX_HEADER_LEN];
-                let m = h.encode(&mut out);
-                assert_eq!(&out[..m], &bytes[..n], "encode(decode(x)) != x for {h:?}");
-            }
+            let mut out = [0u8; MAX_HEADER_LEN];
+            let m = h.encode(&mut out);
+            assert_eq!(&out[..m], &bytes[..n], "encode(decode(x)) != x for {h:?}");
             for cut in 0..n {
                 assert_eq!(
                     FrameHeader::decode(&bytes[..cut]),
