@@ -408,11 +408,7 @@ fn a_request_with_a_body_is_400() {
         ("transfer-encoding", "identity"),
     ] {
         let error = serve_err(&plus(name, value));
-        assert_eq!(
-            error,
-            HandshakeError::Malformed("the request has a body"),
-            "{name}: {value}"
-        );
+        assert_eq!(error, HandshakeError::RequestBody, "{name}: {value}");
         assert_eq!(error.status(), 400);
     }
     let error = serve_err(&head(
@@ -695,8 +691,9 @@ fn request_without_origin_passes_every_policy() {
 #[test]
 fn every_error_maps_to_its_status() {
     use HandshakeError::*;
-    let rows: [(HandshakeError, u16); 25] = [
+    let rows: [(HandshakeError, u16); 26] = [
         (Malformed("x"), 400),
+        (RequestBody, 400),
         (HeadTooLarge { limit: 1 }, 431),
         (TooManyHeaders { limit: 1 }, 431),
         (UnsupportedHttpVersion, 505),

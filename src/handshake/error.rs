@@ -13,7 +13,7 @@ use super::write;
 ///
 /// - **Either role reading a head** (`Malformed` .. `Timeout`): the status is the
 ///   server's answer; a client only uses it to classify the failure.
-/// - **Server reading a request** (`MethodNotAllowed` .. `OriginNotAllowed`):
+/// - **Server reading a request** (`MethodNotAllowed` .. `RequestBody`):
 ///   the peer is a client that sent a handshake the server refuses.
 /// - **Client reading a response** (`UnexpectedStatus` .. `UnexpectedExtension`):
 ///   the server's answer is not a valid RFC 6455 §4.1 response. Nothing is sent
@@ -76,6 +76,11 @@ pub enum HandshakeError {
     /// RFC 6455 §4.2.2, §10.2: the `Origin` is not in the server's allow list.
     #[error("origin not allowed")]
     OriginNotAllowed,
+    /// RFC 9112 §6.3: the request announces a body (`Transfer-Encoding`, or a
+    /// `Content-Length` other than 0). The bytes after the head would be
+    /// that body, not WebSocket frames; a handshake has no use for one.
+    #[error("the request has a body (Transfer-Encoding or Content-Length)")]
+    RequestBody,
 
     // --- client, reading a response ---
     /// RFC 6455 §4.1: the server answered with a status other than 101.
@@ -127,7 +132,7 @@ impl HandshakeError {
     ///
     /// | Variant | Status |
     /// |---|---|
-    /// | `Malformed`, `MissingHost`, `DuplicateHeader`, `MissingUpgrade`, `MissingConnectionUpgrade`, `InvalidKey` | 400 Bad Request |
+    /// | `Malformed`, `MissingHost`, `DuplicateHeader`, `MissingUpgrade`, `MissingConnectionUpgrade`, `InvalidKey`, `RequestBody` | 400 Bad Request |
     /// | `OriginNotAllowed` | 403 Forbidden |
     /// | `MethodNotAllowed` | 405 Method Not Allowed |
     /// | `Timeout` | 408 Request Timeout |
@@ -143,7 +148,8 @@ impl HandshakeError {
             | HandshakeError::DuplicateHeader(_)
             | HandshakeError::MissingUpgrade
             | HandshakeError::MissingConnectionUpgrade
-            | HandshakeError::InvalidKey => 400,
+            | HandshakeError::InvalidKey
+            | HandshakeError::RequestBody => 400,
             HandshakeError::OriginNotAllowed => 403,
             HandshakeError::MethodNotAllowed => 405,
             HandshakeError::Timeout => 408,

@@ -121,11 +121,11 @@ pub(crate) fn validate(parsed: &httparse::Request<'_, '_>) -> Result<Request, Ha
     // (RFC 6455 §4.1 describes a bare GET), and reading a body as frames is
     // how a smuggled request would get past an intermediary: refused.
     if fields.get("Transfer-Encoding").is_some() {
-        return Err(HandshakeError::Malformed("the request has a body"));
+        return Err(HandshakeError::RequestBody);
     }
     match fields.get_unique("Content-Length")? {
         Some(length) if length.is_empty() || length.iter().any(|&b| b != b'0') => {
-            return Err(HandshakeError::Malformed("the request has a body"));
+            return Err(HandshakeError::RequestBody);
         }
         _ => {}
     }
