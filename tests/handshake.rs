@@ -1481,6 +1481,28 @@ proptest! {
     }
 
     #[test]
+    fn an_absolute_target_gives_the_same_path_as_its_origin_form(
+        scheme in prop::sample::select(vec!["http", "https", "ws", "wss", "WS", "Https"]),
+        host in "[a-z0-9.-]{1,20}(:[0-9]{1,5})?",
+        path in "(/[a-zA-Z0-9._~%!$&'()*+,;=:@-]{0,8}){0,3}",
+        query in prop::option::of("[a-zA-Z0-9._~%!$&'()*+,;=:@/?-]{0,12}"),
+    ) {
+        // RFC 6455 §3, §4.2.1 (1): `scheme://host/path?query` and
+        // `/path?query` name the same resource; an empty path is "/".
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        let origin_form = format!("{}{query}", if path.is_empty() { "/" } else { &path });
+        let serve_target = |target: &str| {
+            serve(&head(&format!("GET {target} HTTP/1.1"), &valid_headers()))
+                .map(|r| r.map(|r| r.path().to_string()))
+        };
+        prop_assert_eq!(serve_target(&origin_form), Ok(Some(origin_form.clone())));
+        prop_assert_eq!(
+            serve_target(&format!("{scheme}://{host}{path}{query}")),
+            Ok(Some(origin_form))
+        );
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic_in_any_split(
         input in prop::collection::vec(any::<u8>(), 0..600),
         split in any::<prop::sample::Index>(),
