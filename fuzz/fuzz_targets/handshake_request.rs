@@ -165,6 +165,16 @@ fn check_accept(server: &mut ServerHandshake, request: &Request, select: bool, n
         .try_into()
         .expect("accepted key is 16 bytes");
     assert_eq!(client_key(nonce), request.key());
+    // The path is a resource name (RFC 6455 §3), whatever form the target
+    // took, and a request with a body was refused.
+    assert!(request.path().starts_with('/'), "path {:?}", request.path());
+    assert!(request.header("Transfer-Encoding").is_none());
+    assert!(
+        request
+            .header("Content-Length")
+            .is_none_or(|v| !v.is_empty() && v.iter().all(|&b| b == b'0')),
+        "a request with a body was accepted"
+    );
 
     let not_offered = "x-never-offered-zz";
     if !request.protocols().iter().any(|p| p == not_offered) {
