@@ -478,8 +478,9 @@ impl Connection {
     /// Queues an unsolicited pong with `payload` (at most 125 bytes): a
     /// one-way heartbeat the peer does not answer (RFC 6455 §5.5.3).
     ///
-    /// Pings are answered without this (see [`Config::auto_pong`](crate::Config::auto_pong)); with
-    /// `auto_pong` off, this is also how a test answers them by hand.
+    /// Pings are answered without this (see
+    /// [`Config::auto_pong`](crate::Config::auto_pong)); with `auto_pong`
+    /// off, this is also how a test answers them by hand.
     ///
     /// ```
     /// use wsmachine::{Config, Connection, Instant, Output};
