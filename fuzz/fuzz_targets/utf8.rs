@@ -8,7 +8,8 @@
 //! invalid sequence (`from_utf8(prefix)` fails with `error_len().is_some()`),
 //! i.e. at the first piece that completes the first invalid prefix; at the
 //! end without an error, `is_complete()` equals `from_utf8(whole).is_ok()`;
-//! `reset` gives a fresh validator.
+//! `reset` gives a fresh validator; `feed_into` in the same pieces agrees
+//! and appends exactly the valid prefix whose code points are complete.
 
 #![no_main]
 
@@ -59,6 +60,33 @@ fuzz_target!(|data: &[u8]| {
     }
     if !failed {
         assert_eq!(v.is_complete(), core::str::from_utf8(text).is_ok());
+    }
+
+    // `feed_into` in the same pieces (it works in blocks of its own inside
+    // a long piece): the same verdicts, and what it appends is exactly the
+    // text whose code points are complete, a prefix of the input.
+    let mut w = Utf8Validator::new();
+    let mut out = String::new();
+    let (mut at, mut i) = (0, 0);
+    let verdict = loop {
+        let n = pieces[i % pieces.len()].min(text.len() - at);
+        i += 1;
+        let fed = w.feed_into(&text[at..at + n], &mut out);
+        at += n;
+        if fed.is_err() || at == text.len() {
+            break fed;
+        }
+    };
+    match core::str::from_utf8(text) {
+        Ok(whole) => {
+            assert!(verdict.is_ok() && w.is_complete());
+            assert_eq!(out, whole);
+        }
+        Err(e) => {
+            assert!(verdict.is_err() || !w.is_complete());
+            assert!(out.len() <= e.valid_up_to());
+            assert_eq!(out.as_bytes(), &text[..out.len()]);
+        }
     }
 
     // Byte by byte gives the same verdict, failing at the first dead prefix.
