@@ -235,6 +235,30 @@ mod tests {
         assert!(v.feed(&[0xC0]).is_err()); // overlong lead
     }
 
+    /// After `bytes` went through `feed_into` (giving `fed`, `v`, `out`):
+    /// valid input was accepted and assembled whole; invalid input failed
+    /// (or is unfinished), and what was appended is a valid prefix of it.
+    fn assembled_exactly_the_valid_text(
+        bytes: &[u8],
+        fed: Result<(), InvalidUtf8>,
+        v: &Utf8Validator,
+        out: &str,
+    ) -> Result<(), TestCaseError> {
+        match core::str::from_utf8(bytes) {
+            Ok(whole) => {
+                prop_assert_eq!(fed, Ok(()));
+                prop_assert!(v.is_complete());
+                prop_assert_eq!(out, whole);
+            }
+            Err(e) => {
+                prop_assert!(fed.is_err() || !v.is_complete());
+                prop_assert!(out.len() <= e.valid_up_to());
+                prop_assert_eq!(out.as_bytes(), &bytes[..out.len()]);
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #[test]
         fn streaming_equals_from_utf8(
@@ -267,19 +291,7 @@ mod tests {
                 fed = fed.and_then(|()| v.feed_into(&bytes[start..cut], &mut out));
                 start = cut;
             }
-            match core::str::from_utf8(&bytes) {
-                Ok(whole) => {
-                    prop_assert_eq!(fed, Ok(()));
-                    prop_assert!(v.is_complete());
-                    prop_assert_eq!(out.as_str(), whole);
-                }
-                Err(e) => {
-                    prop_assert!(fed.is_err() || !v.is_complete());
-                    // What was appended is a valid prefix of the input.
-                    prop_assert!(out.len() <= e.valid_up_to());
-                    prop_assert_eq!(out.as_bytes(), &bytes[..out.len()]);
-                }
-            }
+            assembled_exactly_the_valid_text(&bytes, fed, &v, &out)?;
         }
 
         #[test]
@@ -302,18 +314,7 @@ mod tests {
             let fed = v
                 .feed_into(&bytes[..cut], &mut out)
                 .and_then(|()| v.feed_into(&bytes[cut..], &mut out));
-            match core::str::from_utf8(&bytes) {
-                Ok(whole) => {
-                    prop_assert_eq!(fed, Ok(()));
-                    prop_assert!(v.is_complete());
-                    prop_assert_eq!(out.as_str(), whole);
-                }
-                Err(e) => {
-                    prop_assert!(fed.is_err() || !v.is_complete());
-                    prop_assert!(out.len() <= e.valid_up_to());
-                    prop_assert_eq!(out.as_bytes(), &bytes[..out.len()]);
-                }
-            }
+            assembled_exactly_the_valid_text(&bytes, fed, &v, &out)?;
         }
 
         #[test]
