@@ -116,7 +116,15 @@ fn bench_decode(c: &mut Criterion) {
     g.bench_function("W3 64 KiB binary", |b| {
         b.iter(|| black_box(decode(&stream, &config, false)))
     });
-    g.bench_function("memcpy of the same stream in 64 KiB reads", |b| {
+    // Text that spans reads: checked as it arrives and assembled.
+    let large: Vec<Vec<u8>> = (0..16).map(|i| text_with_multibyte(1 << 20, i)).collect();
+    let large_stream = client_stream(&large, OpCode::Text);
+    g.throughput(Throughput::Bytes((large.len() << 20) as u64));
+    g.bench_function("W4a 1 MiB text", |b| {
+        b.iter(|| black_box(decode(&large_stream, &config, false)))
+    });
+    g.throughput(Throughput::Bytes((big.len() * 64 * 1024) as u64));
+    g.bench_function("memcpy of the W3 stream in 64 KiB reads", |b| {
         b.iter(|| {
             let mut buf = BytesMut::with_capacity(2 * READ);
             for piece in stream.chunks(READ) {
