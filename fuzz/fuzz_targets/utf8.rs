@@ -8,8 +8,8 @@
 //! invalid sequence (`from_utf8(prefix)` fails with `error_len().is_some()`),
 //! i.e. at the first piece that completes the first invalid prefix; at the
 //! end without an error, `is_complete()` equals `from_utf8(whole).is_ok()`;
-//! `reset` gives a fresh validator; `feed_into` in the same pieces agrees
-//! and appends exactly the valid prefix whose code points are complete.
+//! `reset` gives a fresh validator; `feed_into` in the same pieces fails
+//! exactly when `feed` does and appends exactly the complete code points.
 
 #![no_main]
 
@@ -63,8 +63,9 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // `feed_into` in the same pieces (it works in blocks of its own inside
-    // a long piece): the same verdicts, and what it appends is exactly the
-    // text whose code points are complete, a prefix of the input.
+    // a long piece) fails exactly when `feed` does; until then it has
+    // appended every complete code point and nothing more, and on failure a
+    // prefix of the valid part.
     let mut w = Utf8Validator::new();
     let mut out = String::new();
     let (mut at, mut i) = (0, 0);
@@ -77,16 +78,16 @@ fuzz_target!(|data: &[u8]| {
             break fed;
         }
     };
-    match core::str::from_utf8(text) {
-        Ok(whole) => {
-            assert!(verdict.is_ok() && w.is_complete());
-            assert_eq!(out, whole);
-        }
-        Err(e) => {
-            assert!(verdict.is_err() || !w.is_complete());
-            assert!(out.len() <= e.valid_up_to());
-            assert_eq!(out.as_bytes(), &text[..out.len()]);
-        }
+    assert_eq!(verdict.is_err(), failed, "feed_into and feed disagree");
+    let valid = match core::str::from_utf8(text) {
+        Ok(_) => text.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    if verdict.is_ok() {
+        assert_eq!(out.as_bytes(), &text[..valid]);
+    } else {
+        assert!(out.len() <= valid);
+        assert_eq!(out.as_bytes(), &text[..out.len()]);
     }
 
     // Byte by byte gives the same verdict, failing at the first dead prefix.
