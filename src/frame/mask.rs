@@ -123,8 +123,8 @@ fn xor_word(word: &mut [u8], k64: u64) {
 /// not vectorise as well, costs twice the instructions (a client's
 /// `send_binary_into` of 1 KiB: 1,379 -> 664) and up to twice the time.
 /// Longer payloads take the fused pass, so that `out` is written once
-/// rather than twice: from 64 to 512 KiB the two ways cost the same, and
-/// from 1 MiB on one pass is 10-30% faster.
+/// rather than twice: in `send_binary_into`, 64 KiB costs 3.4 µs against
+/// 4.1-4.7 µs copied then masked, 256 KiB 19 µs against 24-25 µs.
 pub fn mask_into(out: &mut alloc::vec::Vec<u8>, src: &[u8], key: [u8; 4]) {
     if src.len() <= COPY_THEN_MASK {
         let start = out.len();
